@@ -1,0 +1,235 @@
+//! The WASI capability: what a guest may see of the host through WASI.
+//!
+//! Nothing is granted by default: no arguments but the program name, no
+//! environment variables, no directories, no network, stdin closed and stdout
+//! and stderr discarded. Each grant in [`WasiGrants`] adds exactly one thing.
+//! Clocks and random numbers are always available, as in every WASI host.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::Context as _;
+use nimbus_runtime::Capability;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+/// One directory of the host made visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it.
+    pub guest: String,
+    /// Whether the guest may only read.
+    pub read_only: bool,
+}
+
+/// Why a `--dir` value could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirGrantParseError {
+    /// `HOST::` or `::GUEST`.
+    #[error("expected HOST::GUEST (optionally HOST::GUEST:ro), got {0:?}")]
+    Empty(String),
+}
+
+impl FromStr for DirGrant {
+    type Err = DirGrantParseError;
+
+    /// Parses `HOST::GUEST`, `HOST::GUEST:ro`, `HOST::GUEST:rw` or `HOST`
+    /// (same path in the guest).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let (host, guest) = value.split_once("::").unwrap_or((value, value));
+        let (guest, read_only) = if let Some(guest) = guest.strip_suffix(":ro") {
+            (guest, true)
+        } else if let Some(guest) = guest.strip_suffix(":rw") {
+            (guest, false)
+        } else {
+            (guest, false)
+        };
+        let host = if host == value && read_only {
+            guest
+        } else {
+            host
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(DirGrantParseError::Empty(value.to_owned()));
+        }
+        Ok(DirGrant {
+            host: PathBuf::from(host),
+            guest: guest.to_owned(),
+            read_only,
+        })
+    }
+}
+
+/// Where the guest's standard streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdio {
+    /// stdin closed, stdout and stderr discarded.
+    #[default]
+    Closed,
+    /// The host process's own stdin, stdout and stderr.
+    Inherit,
+}
+
+/// Everything the WASI capability may grant one program or component.
+#[derive(Debug, Clone, Default)]
+pub struct WasiGrants {
+    /// `argv`, including `argv[0]` (the program name).
+    pub args: Vec<String>,
+    /// Environment variables, in order.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories.
+    pub dirs: Vec<DirGrant>,
+    /// Standard streams.
+    pub stdio: Stdio,
+}
+
+/// Why grants were refused at configure time.
+#[derive(Debug, thiserror::Error)]
+pub enum WasiGrantError {
+    /// A `--dir`/`files` host path that does not exist or is not a directory.
+    #[error("directory {host} (granted as {guest}) {problem}")]
+    BadDirectory {
+        /// The host path as given.
+        host: PathBuf,
+        /// The guest path.
+        guest: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An environment variable name that WASI cannot carry.
+    #[error("invalid environment variable name {0:?}: names must be non-empty and contain no '=' or NUL")]
+    BadEnvName(String),
+}
+
+/// Validated WASI grants, shared by every instance of one app.
+#[derive(Debug, Clone)]
+pub struct WasiAppState {
+    grants: WasiGrants,
+}
+
+impl WasiAppState {
+    /// The validated grants.
+    pub fn grants(&self) -> &WasiGrants {
+        &self.grants
+    }
+
+    /// A builder with every grant applied, for callers that add more (such as
+    /// the network policy of the HTTP trigger) before building.
+    pub fn builder(&self) -> anyhow::Result<WasiCtxBuilder> {
+        let grants = &self.grants;
+        let mut builder = WasiCtxBuilder::new();
+        builder.args(&grants.args).envs(&grants.env);
+        if grants.stdio == Stdio::Inherit {
+            builder.inherit_stdio();
+        }
+        for dir in &grants.dirs {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            builder
+                .preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot open directory {}", dir.host.display()))?;
+        }
+        Ok(builder)
+    }
+}
+
+/// The WASI capability.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WasiCapability;
+
+impl Capability for WasiCapability {
+    const NAME: &'static str = "wasi";
+    type Grants = WasiGrants;
+    type AppState = WasiAppState;
+    type InstanceState = WasiCtx;
+
+    fn configure(&self, grants: WasiGrants) -> anyhow::Result<WasiAppState> {
+        for (name, _) in &grants.env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(WasiGrantError::BadEnvName(name.clone()).into());
+            }
+        }
+        for dir in &grants.dirs {
+            let problem = match std::fs::metadata(&dir.host) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => "is not a directory".to_owned(),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    "does not exist".to_owned()
+                }
+                Err(err) => format!("cannot be opened: {err}"),
+            };
+            return Err(WasiGrantError::BadDirectory {
+                host: dir.host.clone(),
+                guest: dir.guest.clone(),
+                problem,
+            }
+            .into());
+        }
+        Ok(WasiAppState { grants })
+    }
+
+    fn prepare(&self, app: &WasiAppState) -> anyhow::Result<WasiCtx> {
+        Ok(app.builder()?.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dir_grants() {
+        let grant: DirGrant = "./data::/data".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from("./data"));
+        assert_eq!(grant.guest, "/data");
+        assert!(!grant.read_only);
+
+        let grant: DirGrant = "./data::/data:ro".parse().unwrap();
+        assert_eq!(grant.guest, "/data");
+        assert!(grant.read_only);
+
+        let grant: DirGrant = "./data".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from("./data"));
+        assert_eq!(grant.guest, "./data");
+
+        let grant: DirGrant = "/srv:ro".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from("/srv"));
+        assert!(grant.read_only);
+
+        assert!("::/data".parse::<DirGrant>().is_err());
+        assert!("./data::".parse::<DirGrant>().is_err());
+    }
+
+    #[test]
+    fn missing_directory_is_refused_at_configure() {
+        let grants = WasiGrants {
+            dirs: vec!["/definitely/not/here::/data".parse().unwrap()],
+            ..Default::default()
+        };
+        let err = WasiCapability.configure(grants).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "directory /definitely/not/here (granted as /data) does not exist"
+        );
+    }
+
+    #[test]
+    fn file_is_not_a_directory() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let grants = WasiGrants {
+            dirs: vec![DirGrant {
+                host: file.path().to_owned(),
+                guest: "/x".into(),
+                read_only: false,
+            }],
+            ..Default::default()
+        };
+        let err = WasiCapability.configure(grants).unwrap_err();
+        assert!(err.to_string().ends_with("is not a directory"), "{err}");
+    }
+}

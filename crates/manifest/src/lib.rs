@@ -1,0 +1,67 @@
+//! Reads and validates a Nimbus app manifest.
+//!
+//! The format is Spin's manifest version 2 (`spin.toml`, see
+//! <https://spinframework.dev/v2/manifest-reference>), so a Spin app's
+//! `spin.toml` that uses standard fields parses unchanged, plus Nimbus's
+//! `[component.NAME.limits]` table. A manifest may declare
+//! `nimbus_manifest_version = 1` instead of `spin_manifest_version = 2`; the
+//! schema is the same.
+//!
+//! ```
+//! use nimbus_manifest::{Manifest, Route};
+//!
+//! let text = r#"
+//! spin_manifest_version = 2
+//! [application]
+//! name = "hello"
+//! [[trigger.http]]
+//! route = "/..."
+//! component = "hello"
+//! [component.hello]
+//! source = "hello.wasm"
+//! allowed_outbound_hosts = ["https://example.com"]
+//! [component.hello.limits]
+//! memory = "64MiB"
+//! timeout = "5s"
+//! "#;
+//! let manifest = Manifest::from_str(text, "spin.toml", ".")?;
+//! assert_eq!(manifest.triggers[0].route, Route::Wildcard("/".into()));
+//! let hello = manifest.component("hello").unwrap();
+//! assert_eq!(hello.limits.memory, Some(64 * 1024 * 1024));
+//! assert!(hello.allowed_outbound_hosts[0].allows("https", "example.com", 443));
+//! # Ok::<(), nimbus_manifest::ManifestError>(())
+//! ```
+//!
+//! Every error message is one or more lines of the form
+//! `path:line:col: what is wrong; how to fix it`.
+//!
+//! Spin fields that Nimbus does not support yet are recognised and reported
+//! as errors with a hint, rather than as unknown fields: non-HTTP triggers,
+//! remote and registry component sources, component `dependencies`,
+//! `profile`, `static_response`, the deprecated `allowed_http_hosts`, route
+//! parameters (`/users/:id`) and variable templates in
+//! `allowed_outbound_hosts`. Spin's `tool` tables and `[application] targets`
+//! are accepted and ignored, as Spin does.
+
+#![warn(missing_docs)]
+
+mod error;
+mod host;
+mod ids;
+mod manifest;
+mod parse;
+mod route;
+mod suggest;
+mod template;
+
+pub use error::{Diagnostic, Location, ManifestError, Note};
+pub use host::{
+    default_port, HostMatch, HostPattern, HostPatternError, PortPattern, SchemePattern,
+};
+pub use ids::{ComponentId, InvalidIdError, StoreLabel, VariableName};
+pub use manifest::{
+    find_default, Application, Build, Component, Executor, FileMount, HttpTrigger, Limits,
+    Manifest, ManifestVersion, Variable,
+};
+pub use route::{Route, RouteError, Specificity};
+pub use template::{Template, TemplateError, TemplatePart};

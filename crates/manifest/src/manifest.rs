@@ -1,0 +1,349 @@
+//! The resolved, validated manifest model.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::error::{Diagnostic, Location, ManifestError};
+use crate::host::HostPattern;
+use crate::ids::{ComponentId, StoreLabel, VariableName};
+use crate::route::Route;
+use crate::template::Template;
+
+/// Which manifest format the file declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManifestVersion {
+    /// `spin_manifest_version = 2`: a Spin 2/3 manifest (`spin.toml`).
+    Spin2,
+    /// `nimbus_manifest_version = 1`: the same schema, declared as Nimbus's.
+    Nimbus1,
+}
+
+/// The `[application]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// `name`, required.
+    pub name: String,
+    /// `version`, e.g. `"0.1.0"`.
+    pub version: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `authors`.
+    pub authors: Vec<String>,
+    /// `[application.trigger.http] base`, normalised (`"/"` when absent). It
+    /// has already been prefixed to every [`HttpTrigger::route`].
+    pub http_base: String,
+}
+
+/// An application variable, `[variables] NAME = { ... }`.
+///
+/// Exactly one of `default` and `required = true` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// The value used when none is supplied at runtime.
+    pub default: Option<String>,
+    /// A value must be supplied at runtime.
+    pub required: bool,
+    /// The value is sensitive (do not log it).
+    pub secret: bool,
+    /// `description`, for people.
+    pub description: Option<String>,
+}
+
+/// How an HTTP trigger calls its component (`executor = { type = ... }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Executor {
+    /// `type = "http"` (the default; Spin's alias `"spin"` is accepted): the
+    /// component exports `wasi:http/incoming-handler`.
+    #[default]
+    Http,
+    /// `type = "wagi"`: a WASI command run CGI-style (Spin's WAGI executor).
+    Wagi {
+        /// `argv`: the command line, with `${SCRIPT_NAME}` and `${ARGS}`
+        /// replaced; `None` means [`Executor::WAGI_DEFAULT_ARGV`].
+        argv: Option<String>,
+        /// `entrypoint` (deprecated in Spin): the function to call; `None`
+        /// means [`Executor::WAGI_DEFAULT_ENTRYPOINT`].
+        entrypoint: Option<String>,
+    },
+}
+
+impl Executor {
+    /// Spin's default WAGI `argv`.
+    pub const WAGI_DEFAULT_ARGV: &'static str = "${SCRIPT_NAME} ${ARGS}";
+    /// Spin's default WAGI entrypoint.
+    pub const WAGI_DEFAULT_ENTRYPOINT: &'static str = "_start";
+}
+
+/// One `[[trigger.http]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTrigger {
+    /// `id`, or the id Spin would generate: `"<component>-http-trigger"` for a
+    /// trigger naming a component, else `"http-trigger<N>"`.
+    pub id: String,
+    /// The route, normalised, with the app's `http_base` prefixed.
+    pub route: Route,
+    /// The component to run: the id given, or the generated id of an inline
+    /// component (see [`Manifest::components`]).
+    pub component: ComponentId,
+    /// How to call the component.
+    pub executor: Executor,
+}
+
+/// One `files` entry of a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileMount {
+    /// `"assets/*"`: files matching a glob pattern (relative to the manifest
+    /// directory) are mapped to the same relative path under the guest's `/`.
+    Pattern(String),
+    /// `{ source = "static", destination = "/static" }`: a host file or
+    /// directory (relative to the manifest directory) mapped to an absolute
+    /// guest path.
+    Placement {
+        /// Host path, relative to the manifest directory.
+        source: PathBuf,
+        /// Absolute guest path.
+        destination: String,
+    },
+}
+
+/// `[component.NAME.build]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The shell commands to run, in order (`command` may be a string or an
+    /// array of strings).
+    pub command: Vec<String>,
+    /// Where to run them, relative to the manifest directory (default: the
+    /// manifest directory).
+    pub workdir: Option<PathBuf>,
+    /// Glob patterns (relative to the build directory) that trigger a rebuild
+    /// in watch mode.
+    pub watch: Vec<String>,
+}
+
+/// `[component.NAME.limits]`, a Nimbus extension. `None` means the runtime's
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// `memory`: the most linear memory an instance may use, in bytes.
+    pub memory: Option<u64>,
+    /// `timeout`: the longest a request may run.
+    pub timeout: Option<Duration>,
+    /// `max_concurrency`: the most requests handled at once (at least 1).
+    pub max_concurrency: Option<u32>,
+    /// `max_body_size`: the largest request body accepted, in bytes.
+    pub max_body_size: Option<u64>,
+}
+
+/// A component, `[component.NAME]` or an inline `component = { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// `source`: the Wasm file, relative to the manifest directory (use
+    /// [`Manifest::resolve`] for a usable path).
+    pub source: PathBuf,
+    /// `description`.
+    pub description: Option<String>,
+    /// `files`.
+    pub files: Vec<FileMount>,
+    /// `exclude_files`: glob patterns removed from `files`.
+    pub exclude_files: Vec<String>,
+    /// `environment`: environment variables for the guest.
+    pub environment: IndexMap<String, String>,
+    /// `allowed_outbound_hosts`.
+    pub allowed_outbound_hosts: Vec<HostPattern>,
+    /// `key_value_stores`.
+    pub key_value_stores: Vec<StoreLabel>,
+    /// `sqlite_databases`.
+    pub sqlite_databases: Vec<StoreLabel>,
+    /// `variables`: component variables; every reference is to a declared
+    /// application variable.
+    pub variables: IndexMap<VariableName, Template>,
+    /// `ai_models`: kept for Spin compatibility, unused by Nimbus.
+    pub ai_models: Vec<String>,
+    /// `[component.NAME.build]`.
+    pub build: Option<Build>,
+    /// `[component.NAME.limits]`.
+    pub limits: Limits,
+}
+
+/// Where things were written, for [`Manifest::check_sources`] messages.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ComponentLocations {
+    pub(crate) source: Location,
+    /// One per `files` entry, in order.
+    pub(crate) files: Vec<Location>,
+}
+
+/// A resolved and validated app manifest.
+///
+/// Inline components appear in [`components`](Manifest::components) under
+/// the id Spin generates for them, after the named components.
+#[derive(Clone)]
+pub struct Manifest {
+    pub(crate) path: PathBuf,
+    pub(crate) dir: PathBuf,
+    /// Which format the file declares.
+    pub manifest_version: ManifestVersion,
+    /// `[application]`.
+    pub application: Application,
+    /// `[variables]`, in file order.
+    pub variables: IndexMap<VariableName, Variable>,
+    /// `[[trigger.http]]`, in file order.
+    pub triggers: Vec<HttpTrigger>,
+    /// Every component by id, in file order (inline components last).
+    pub components: IndexMap<ComponentId, Component>,
+    pub(crate) locations: IndexMap<ComponentId, ComponentLocations>,
+}
+
+impl fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manifest")
+            .field("path", &self.path)
+            .field("dir", &self.dir)
+            .field("manifest_version", &self.manifest_version)
+            .field("application", &self.application)
+            .field("variables", &self.variables)
+            .field("triggers", &self.triggers)
+            .field("components", &self.components)
+            .finish()
+    }
+}
+
+impl Manifest {
+    /// Reads, parses and validates the manifest at `path`.
+    ///
+    /// Relative paths in the manifest are relative to `path`'s directory.
+    /// Component sources need not exist yet; see [`Manifest::check_sources`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Manifest::from_str(&text, path, dir)
+    }
+
+    /// Parses and validates manifest `text`.
+    ///
+    /// `path` is only used in messages (and returned by [`Manifest::path`]);
+    /// `base_dir` is the directory relative paths in the manifest are
+    /// resolved against (returned by [`Manifest::dir`]).
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(
+        text: &str,
+        path: impl AsRef<Path>,
+        base_dir: impl AsRef<Path>,
+    ) -> Result<Manifest, ManifestError> {
+        crate::parse::parse(text, path.as_ref(), base_dir.as_ref())
+    }
+
+    /// The manifest's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The manifest's directory: relative paths in the manifest are relative
+    /// to it.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The application name.
+    pub fn name(&self) -> &str {
+        &self.application.name
+    }
+
+    /// The application version, if given.
+    pub fn version(&self) -> Option<&str> {
+        self.application.version.as_deref()
+    }
+
+    /// Looks a component up by id.
+    pub fn component(&self, id: &str) -> Option<&Component> {
+        self.components.get(id)
+    }
+
+    /// Resolves a path from the manifest (e.g. [`Component::source`]) against
+    /// the manifest directory.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(path)
+    }
+
+    /// The trigger that handles a request for `path` (URL path, no query): the
+    /// matching route with the greatest [`Route::specificity`].
+    pub fn route(&self, path: &str) -> Option<&HttpTrigger> {
+        self.triggers
+            .iter()
+            .filter(|t| t.route.matches(path))
+            .max_by_key(|t| t.route.specificity())
+    }
+
+    /// Checks that every component's `source` file exists, and every `files`
+    /// source (placements and glob-free patterns; glob patterns may match
+    /// nothing).
+    ///
+    /// This is separate from parsing because `nimbus build` reads the manifest
+    /// before the sources exist. Errors point at the `source`/`files` values.
+    pub fn check_sources(&self) -> Result<(), ManifestError> {
+        let mut diags = Vec::new();
+        for (id, component) in &self.components {
+            let locs = self.locations.get(id).cloned().unwrap_or_default();
+            let source = self.resolve(&component.source);
+            let shown = component.source.display();
+            if !source.exists() {
+                let hint = if component.build.is_some() {
+                    "run `nimbus build` first?"
+                } else {
+                    "check the path (it is relative to the manifest's directory), or build the component"
+                };
+                diags.push(Diagnostic::new(
+                    locs.source,
+                    format!("component `{id}`: source {shown} does not exist; {hint}"),
+                ));
+            } else if source.is_dir() {
+                diags.push(Diagnostic::new(
+                    locs.source,
+                    format!("component `{id}`: source {shown} is a directory; point `source` at the component's .wasm file"),
+                ));
+            }
+            for (i, mount) in component.files.iter().enumerate() {
+                let loc = locs.files.get(i).copied().unwrap_or(locs.source);
+                let missing = match mount {
+                    FileMount::Placement { source, .. } => Some(source.display().to_string()),
+                    FileMount::Pattern(p) if !p.contains(['*', '?', '[', '{']) => Some(p.clone()),
+                    FileMount::Pattern(_) => None,
+                };
+                if let Some(rel) = missing {
+                    if !self.resolve(&rel).exists() {
+                        diags.push(Diagnostic::new(
+                            loc,
+                            format!(
+                                "component `{id}`: files source {rel} does not exist; create it or fix the path (it is relative to the manifest's directory)"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestError::invalid(&self.path, diags))
+        }
+    }
+}
+
+/// Returns the default manifest in `dir`: `nimbus.toml` if it exists, else
+/// `spin.toml` if it exists, else `None`.
+pub fn find_default(dir: &Path) -> Option<PathBuf> {
+    ["nimbus.toml", "spin.toml"]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+}

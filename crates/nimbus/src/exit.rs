@@ -1,0 +1,37 @@
+//! Exit statuses of `nimbus` other than the guest's own.
+
+/// nimbus could not load or start the program (bad file, link error, bad
+/// `--dir`, …).
+pub const FAILURE: i32 = 1;
+/// The wall-clock limit (`--timeout`) was reached.
+pub const TIMEOUT: i32 = 124;
+/// The guest needed more memory than `--max-memory` allows.
+pub const MEMORY_LIMIT: i32 = 125;
+/// The guest used up its `--fuel`.
+pub const FUEL: i32 = 126;
+/// The guest trapped (as `wasmtime run` reports it: 128 + SIGABRT).
+pub const TRAP: i32 = 134;
+
+/// Prints `err` as one line, `error: outer: inner: …`, and returns
+/// [`FAILURE`].
+pub fn report(err: &anyhow::Error) -> i32 {
+    eprintln!("error: {}", one_line(err));
+    FAILURE
+}
+
+/// The chain of an error on one line, skipping causes already contained in
+/// the message before them.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}

@@ -1,0 +1,46 @@
+//! The `nimbus` command line: argument parsing and printing only; the work is
+//! done by the library crates.
+
+mod commands;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+/// Nimbus runs WebAssembly: WASI programs now, HTTP functions next, each in a
+/// fresh sandbox that sees only what it is granted.
+#[derive(Debug, Parser)]
+#[command(name = "nimbus", version, about, long_about = None)]
+#[command(
+    after_help = "Logging: set RUST_LOG (e.g. RUST_LOG=debug or RUST_LOG=nimbus_runtime=debug)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(commands::run::RunArgs),
+    Compile(commands::compile::CompileArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    let code = match cli.command {
+        Command::Run(args) => commands::run::main(args),
+        Command::Compile(args) => commands::compile::main(args),
+    };
+    std::process::exit(code);
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

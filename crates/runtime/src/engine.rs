@@ -1,0 +1,206 @@
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch ticker advances the engine's epoch. Timeouts are
+/// enforced with this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How many instances the pooling allocator reserves slots for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Component instances alive at once.
+    pub component_instances: u32,
+    /// Core instances alive at once (a component holds several).
+    pub core_instances: u32,
+    /// Linear memories alive at once.
+    pub memories: u32,
+    /// Tables alive at once.
+    pub tables: u32,
+}
+
+impl PoolSize {
+    /// Enough for one command (`nimbus run`): a single component or module.
+    pub const COMMAND: PoolSize = PoolSize {
+        component_instances: 2,
+        core_instances: 64,
+        memories: 16,
+        tables: 64,
+    };
+}
+
+/// Every setting of the one [`Engine`], in one place, so that `nimbus run`,
+/// `nimbus compile` and `nimbus up` build compatible engines.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Use the pooling allocator with slots for this many instances; `None`
+    /// allocates on demand. When the pool cannot be reserved (a small
+    /// address-space limit), [`EngineConfig::build`] falls back to on-demand.
+    pub pool: Option<PoolSize>,
+    /// Compile fuel metering into the code (needed for `--fuel`). It slows
+    /// guests down, so it is off unless asked for.
+    pub consume_fuel: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            pool: Some(PoolSize::COMMAND),
+            consume_fuel: false,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The largest linear memory one instance may have in the pool. Per-store
+    /// limits ([`crate::MemoryLimiter`]) are what usually applies; this is the
+    /// hard ceiling.
+    pub const MAX_MEMORY_SIZE: usize = 4 << 30;
+    /// Table elements per table in the pool.
+    pub const TABLE_ELEMENTS: usize = 100_000;
+
+    fn wasmtime_config(&self) -> Config {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.consume_fuel(self.consume_fuel);
+        config.parallel_compilation(true);
+        config.memory_init_cow(true);
+        // Wasmtime's default: backtraces of up to 20 frames on traps.
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(20));
+        config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+        config.wasm_component_model(true);
+        config
+    }
+
+    fn pooling_config(pool: PoolSize) -> PoolingAllocationConfig {
+        let mut pooling = PoolingAllocationConfig::new();
+        pooling
+            .total_component_instances(pool.component_instances)
+            .total_core_instances(pool.core_instances)
+            .total_memories(pool.memories)
+            .total_tables(pool.tables)
+            .total_stacks(pool.component_instances.max(pool.core_instances / 8).max(1))
+            .max_memories_per_module(4)
+            .max_tables_per_module(4)
+            .max_memories_per_component(pool.memories.min(16))
+            .max_tables_per_component(pool.tables.min(64))
+            .max_core_instances_per_component(pool.core_instances.min(64))
+            .max_memory_size(Self::MAX_MEMORY_SIZE)
+            .table_elements(Self::TABLE_ELEMENTS)
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
+        pooling
+    }
+
+    /// Builds the engine.
+    pub fn build(&self) -> anyhow::Result<Engine> {
+        if let Some(pool) = self.pool {
+            let mut config = self.wasmtime_config();
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(Self::pooling_config(
+                pool,
+            )));
+            match Engine::new(&config) {
+                Ok(engine) => return Ok(engine),
+                Err(err) => tracing::warn!(
+                    "pooling allocator unavailable ({err:#}); allocating instances on demand"
+                ),
+            }
+        }
+        let config = self.wasmtime_config();
+        Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("failed to create the Wasmtime engine")
+    }
+}
+
+/// A stable fingerprint of everything in `engine` that affects compiled code,
+/// used to key the compile cache.
+pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
+    // DefaultHasher is SipHash with fixed keys: stable for one build of
+    // nimbus, which is all the cache needs (the Wasmtime version is part of
+    // the cache path as well).
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// A background thread that advances the engine's epoch every [`EPOCH_TICK`],
+/// so that stores with an epoch deadline are interrupted on time. Stops when
+/// dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`'s epoch.
+    pub fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("nimbus-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop, thread }
+    }
+
+    /// The number of ticks that covers `timeout` (rounded up).
+    pub fn ticks_for(timeout: Duration) -> u64 {
+        let tick = EPOCH_TICK.as_nanos();
+        let ticks = timeout.as_nanos().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_up() {
+        assert_eq!(EpochTicker::ticks_for(Duration::from_millis(1)), 1);
+        assert_eq!(EpochTicker::ticks_for(Duration::from_millis(10)), 1);
+        assert_eq!(EpochTicker::ticks_for(Duration::from_millis(11)), 2);
+        assert_eq!(EpochTicker::ticks_for(Duration::from_secs(2)), 200);
+    }
+
+    #[test]
+    fn fuel_changes_the_fingerprint() {
+        let plain = EngineConfig {
+            pool: None,
+            consume_fuel: false,
+        }
+        .build()
+        .unwrap();
+        let fuel = EngineConfig {
+            pool: None,
+            consume_fuel: true,
+        }
+        .build()
+        .unwrap();
+        let pooled = EngineConfig::default().build().unwrap();
+        assert_ne!(engine_fingerprint(&plain), engine_fingerprint(&fuel));
+        // The allocator does not change compiled code: one cache serves both.
+        assert_eq!(engine_fingerprint(&plain), engine_fingerprint(&pooled));
+    }
+}

@@ -1,0 +1,395 @@
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module, Precompiled};
+
+use crate::cache::CompileCache;
+use crate::engine::engine_fingerprint;
+
+/// Whether a Wasm binary is a core module or a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    /// A core module (`wasm32-wasip1` programs, WAGI handlers).
+    Module,
+    /// A component (`wasm32-wasip2` programs, `wasi:http` handlers).
+    Component,
+}
+
+impl std::fmt::Display for WasmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WasmKind::Module => "module",
+            WasmKind::Component => "component",
+        })
+    }
+}
+
+/// Compiled code, ready to link and instantiate.
+#[derive(Clone)]
+pub enum Compiled {
+    /// A compiled core module.
+    Module(Module),
+    /// A compiled component.
+    Component(Component),
+}
+
+impl Compiled {
+    /// Which kind of Wasm this is.
+    pub fn kind(&self) -> WasmKind {
+        match self {
+            Compiled::Module(_) => WasmKind::Module,
+            Compiled::Component(_) => WasmKind::Component,
+        }
+    }
+}
+
+/// Why a Wasm file could not be loaded. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Neither Wasm binary, WAT text nor precompiled code.
+    #[error("{path} is not a WebAssembly file (expected a .wasm binary, WAT text or a .cwasm from `nimbus compile`)")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// WAT text that does not parse.
+    #[error("{path}: invalid WebAssembly text: {message}")]
+    Wat {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A Wasm binary with a version/layer this engine does not know.
+    #[error("{path} is WebAssembly with an unsupported version header {header:02x?}")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// Bytes 4..8 of the file.
+        header: [u8; 4],
+    },
+    /// A Wasm binary that fails to validate or compile (truncated, malformed).
+    #[error("{path} is not a valid WebAssembly {kind}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Module or component.
+        kind: WasmKind,
+        /// What the validator said.
+        message: String,
+    },
+    /// A `.cwasm` produced by another engine version or configuration.
+    #[error("{path} was precompiled by an incompatible engine ({message}); precompile it again with `nimbus compile` from its .wasm")]
+    IncompatiblePrecompiled {
+        /// The file.
+        path: PathBuf,
+        /// What Wasmtime said.
+        message: String,
+    },
+}
+
+/// Loads Wasm from disk into [`Compiled`] code, through a [`CompileCache`].
+pub struct Loader {
+    engine: Engine,
+    cache: Option<CompileCache>,
+    fingerprint: String,
+}
+
+/// What the file on disk turned out to be.
+enum Input<'a> {
+    Wasm {
+        kind: WasmKind,
+        bytes: Cow<'a, [u8]>,
+    },
+    Precompiled(WasmKind),
+}
+
+impl Loader {
+    /// A loader for `engine`; `cache` is `None` to always compile.
+    pub fn new(engine: Engine, cache: Option<CompileCache>) -> Self {
+        let fingerprint = engine_fingerprint(&engine);
+        Loader {
+            engine,
+            cache,
+            fingerprint,
+        }
+    }
+
+    /// The engine code is compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads and compiles `path` (Wasm binary, WAT text or `.cwasm`), using the
+    /// compile cache when there is one.
+    pub fn load_file(&self, path: &Path) -> Result<Compiled, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        match classify(path, &bytes)? {
+            Input::Precompiled(kind) => self.load_precompiled(path, kind),
+            Input::Wasm { kind, bytes } => self.load_wasm(path, kind, &bytes),
+        }
+    }
+
+    /// Compiles `path` to `.cwasm` bytes for this engine (`nimbus compile`).
+    pub fn precompile_file(&self, path: &Path) -> Result<(WasmKind, Vec<u8>), LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        match classify(path, &bytes)? {
+            Input::Precompiled(_) => Err(LoadError::Invalid {
+                path: path.to_owned(),
+                kind: WasmKind::Module,
+                message: "it is already precompiled".into(),
+            }),
+            Input::Wasm { kind, bytes } => {
+                let compiled = match kind {
+                    WasmKind::Module => self.engine.precompile_module(&bytes),
+                    WasmKind::Component => self.engine.precompile_component(&bytes),
+                };
+                compiled
+                    .map(|cwasm| (kind, cwasm))
+                    .map_err(|err| invalid(path, kind, err))
+            }
+        }
+    }
+
+    fn load_wasm(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        let Some(cache) = &self.cache else {
+            return self.compile(path, kind, bytes);
+        };
+        let key = CompileCache::key(bytes, &self.fingerprint);
+        if let Some(entry) = cache.lookup(&key) {
+            match self.deserialize(&entry, kind) {
+                Ok(compiled) => {
+                    tracing::debug!(file = %path.display(), entry = %entry.display(), "compile cache hit");
+                    return Ok(compiled);
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "compile cache: entry {} is unusable ({err:#}); recompiling",
+                        entry.display()
+                    );
+                    cache.remove(&key);
+                }
+            }
+        }
+        tracing::debug!(file = %path.display(), "compile cache miss; compiling");
+        let cwasm = match kind {
+            WasmKind::Module => self.engine.precompile_module(bytes),
+            WasmKind::Component => self.engine.precompile_component(bytes),
+        }
+        .map_err(|err| invalid(path, kind, err))?;
+        cache.store(&key, &cwasm);
+        // Prefer the cache file (mmapped, shared between processes); fall back
+        // to the bytes in memory when the cache could not be written.
+        if let Some(entry) = cache.lookup(&key) {
+            if let Ok(compiled) = self.deserialize(&entry, kind) {
+                return Ok(compiled);
+            }
+        }
+        // SAFETY: `cwasm` was produced by this engine just above.
+        let compiled = unsafe {
+            match kind {
+                WasmKind::Module => Module::deserialize(&self.engine, &cwasm).map(Compiled::Module),
+                WasmKind::Component => {
+                    Component::deserialize(&self.engine, &cwasm).map(Compiled::Component)
+                }
+            }
+        };
+        compiled.map_err(|err| invalid(path, kind, err))
+    }
+
+    fn compile(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        match kind {
+            WasmKind::Module => Module::new(&self.engine, bytes).map(Compiled::Module),
+            WasmKind::Component => Component::new(&self.engine, bytes).map(Compiled::Component),
+        }
+        .map_err(|err| invalid(path, kind, err))
+    }
+
+    fn deserialize(&self, path: &Path, kind: WasmKind) -> wasmtime::Result<Compiled> {
+        // SAFETY: the file is either a cache entry this engine wrote and whose
+        // digest was just verified, or a `.cwasm` the user named explicitly;
+        // Wasmtime checks the engine version and settings before using it.
+        unsafe {
+            match kind {
+                WasmKind::Module => {
+                    Module::deserialize_file(&self.engine, path).map(Compiled::Module)
+                }
+                WasmKind::Component => {
+                    Component::deserialize_file(&self.engine, path).map(Compiled::Component)
+                }
+            }
+        }
+    }
+
+    fn load_precompiled(&self, path: &Path, kind: WasmKind) -> Result<Compiled, LoadError> {
+        self.deserialize(path, kind)
+            .map_err(|err| LoadError::IncompatiblePrecompiled {
+                path: path.to_owned(),
+                message: one_line(&anyhow::Error::from(err)),
+            })
+    }
+}
+
+fn invalid(path: &Path, kind: WasmKind, err: wasmtime::Error) -> LoadError {
+    LoadError::Invalid {
+        path: path.to_owned(),
+        kind,
+        message: one_line(&anyhow::Error::from(err)),
+    }
+}
+
+/// An error and its causes on one line, without repeating a cause that the
+/// previous message already contains.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
+
+fn classify<'a>(path: &Path, bytes: &'a [u8]) -> Result<Input<'a>, LoadError> {
+    if let Some(precompiled) = Engine::detect_precompiled(bytes) {
+        let kind = match precompiled {
+            Precompiled::Module => WasmKind::Module,
+            Precompiled::Component => WasmKind::Component,
+        };
+        return Ok(Input::Precompiled(kind));
+    }
+    if bytes.starts_with(WASM_MAGIC) {
+        let Some(header) = bytes.get(4..8) else {
+            return Err(LoadError::Invalid {
+                path: path.to_owned(),
+                kind: WasmKind::Module,
+                message: "unexpected end of file in the header".into(),
+            });
+        };
+        let header: [u8; 4] = header.try_into().unwrap_or_default();
+        let kind = match header {
+            CORE_VERSION => WasmKind::Module,
+            COMPONENT_VERSION => WasmKind::Component,
+            _ => {
+                return Err(LoadError::UnsupportedVersion {
+                    path: path.to_owned(),
+                    header,
+                })
+            }
+        };
+        return Ok(Input::Wasm {
+            kind,
+            bytes: Cow::Borrowed(bytes),
+        });
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
+    };
+    if !looks_like_wat(text) {
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
+    }
+    let binary = wat::parse_str(text).map_err(|mut err| {
+        err.set_path(path);
+        LoadError::Wat {
+            path: path.to_owned(),
+            message: err.to_string().replace('\n', " "),
+        }
+    })?;
+    let kind = if binary.get(4..8) == Some(&COMPONENT_VERSION[..]) {
+        WasmKind::Component
+    } else {
+        WasmKind::Module
+    };
+    Ok(Input::Wasm {
+        kind,
+        bytes: Cow::Owned(binary),
+    })
+}
+
+/// WAT starts with `(module`, `(component` or a bare field, after whitespace
+/// and comments.
+fn looks_like_wat(text: &str) -> bool {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix(";;") {
+            rest = after.split_once('\n').map_or("", |(_, tail)| tail);
+        } else if let Some(after) = rest.strip_prefix("(;") {
+            rest = after.split_once(";)").map_or("", |(_, tail)| tail);
+        } else {
+            break;
+        }
+    }
+    rest.starts_with('(')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify_kind(bytes: &[u8]) -> Result<WasmKind, LoadError> {
+        match classify(Path::new("x.wasm"), bytes)? {
+            Input::Wasm { kind, .. } => Ok(kind),
+            Input::Precompiled(kind) => Ok(kind),
+        }
+    }
+
+    #[test]
+    fn detects_kind_from_bytes() {
+        assert_eq!(classify_kind(b"\0asm\x01\0\0\0").unwrap(), WasmKind::Module);
+        assert_eq!(
+            classify_kind(b"\0asm\x0d\0\x01\0").unwrap(),
+            WasmKind::Component
+        );
+        assert_eq!(classify_kind(b";; hi\n(module)").unwrap(), WasmKind::Module);
+        assert_eq!(classify_kind(b"(component)").unwrap(), WasmKind::Component);
+        assert!(matches!(
+            classify_kind(b"\x7fELF garbage"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            classify_kind(b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            classify_kind(b"\0asm\x02\0\0\0"),
+            Err(LoadError::UnsupportedVersion { .. })
+        ));
+        assert!(matches!(
+            classify_kind(b"\0as"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            classify_kind(b"(module (func (oops)))"),
+            Err(LoadError::Wat { .. })
+        ));
+    }
+}

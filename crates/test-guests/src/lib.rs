@@ -1,0 +1,141 @@
+//! Dev-only: builds the guest programs in `tests/guests` from source, once per
+//! test process, for `wasm32-wasip1` and `wasm32-wasip2`, and hands tests the
+//! paths of the `.wasm` files.
+//!
+//! Guests are built with the `cargo` that runs the tests, into
+//! `target/guests` of this workspace. A build failure panics with cargo's
+//! output: a test must never silently run without its guest.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A WASI target a guest is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `wasm32-wasip1`: a core module with a `_start` export.
+    P1,
+    /// `wasm32-wasip2`: a component exporting `wasi:cli/run`.
+    P2,
+}
+
+impl Target {
+    /// Both targets, for tests that run the same guest on each.
+    pub const ALL: [Target; 2] = [Target::P1, Target::P2];
+
+    /// The Rust target triple.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::P1 => "wasm32-wasip1",
+            Target::P2 => "wasm32-wasip2",
+        }
+    }
+}
+
+/// The root of the Nimbus workspace.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/test-guests lives two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// The directory holding the guest sources.
+pub fn guests_dir() -> PathBuf {
+    workspace_root().join("tests").join("guests")
+}
+
+/// The names of every guest (one per file in `tests/guests/src/bin`).
+pub fn guest_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(guests_dir().join("src").join("bin"))
+        .expect("tests/guests/src/bin exists")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            if path.extension()? != "rs" {
+                return None;
+            }
+            Some(path.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn build_all() -> &'static PathBuf {
+    static TARGET_DIR: OnceLock<PathBuf> = OnceLock::new();
+    TARGET_DIR.get_or_init(|| {
+        let target_dir = workspace_root().join("target").join("guests");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .arg("build")
+            .arg("--release")
+            .arg("--quiet")
+            .args(["--target", Target::P1.triple()])
+            .args(["--target", Target::P2.triple()])
+            .arg("--manifest-path")
+            .arg(guests_dir().join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            // Flags meant for the host build must not leak into the guests.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        let output = command
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run cargo to build the test guests: {err}"));
+        if !output.status.success() {
+            panic!(
+                "building the test guests failed (is `rustup target add wasm32-wasip1 wasm32-wasip2` done?):\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        target_dir
+    })
+}
+
+/// The path of guest `name` built for `target`. Builds every guest on first
+/// use; panics if the build fails or there is no such guest.
+pub fn guest(name: &str, target: Target) -> PathBuf {
+    let path = build_all()
+        .join(target.triple())
+        .join("release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "no guest named {name:?} (expected {}); guests: {:?}",
+        path.display(),
+        guest_names()
+    );
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every guest must be used by at least one test; an unused guest is dead
+    /// weight that looks like coverage.
+    #[test]
+    fn every_guest_has_a_test() {
+        let mut test_sources = String::new();
+        let crates = workspace_root().join("crates");
+        for krate in std::fs::read_dir(&crates).unwrap() {
+            let tests = krate.unwrap().path().join("tests");
+            let Ok(files) = std::fs::read_dir(&tests) else {
+                continue;
+            };
+            for file in files {
+                let path = file.unwrap().path();
+                if path.extension().is_some_and(|e| e == "rs") {
+                    test_sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let unused: Vec<String> = guest_names()
+            .into_iter()
+            .filter(|name| !test_sources.contains(&format!("\"{name}\"")))
+            .collect();
+        assert!(unused.is_empty(), "guests without a test: {unused:?}");
+    }
+}

@@ -1,0 +1,228 @@
+//! `nimbus run`: run one WASI command — a `wasm32-wasip1` core module
+//! (`_start`) or a `wasm32-wasip2` component (`wasi:cli/run`) — under explicit
+//! grants and resource limits, and report how it ended.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nimbus_cap_wasi::WasiAppState;
+use nimbus_runtime::limits::ResourceLimits;
+use nimbus_runtime::wasmtime::component::{Component, ResourceTable};
+use nimbus_runtime::wasmtime::{Engine, Linker, Module, Store, Trap, WasmBacktrace};
+use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest returned or called `exit` with this status.
+    Exited(i32),
+    /// The guest trapped (or a host call it made failed fatally).
+    Trapped {
+        /// The trap reason, e.g. "wasm `unreachable` instruction executed".
+        reason: String,
+        /// The Wasm backtrace, one frame per line, when there is one.
+        backtrace: Option<String>,
+    },
+    /// The wall-clock limit was reached.
+    TimedOut(Duration),
+    /// The guest needed more linear memory than its limit and then failed.
+    MemoryExhausted {
+        /// The limit in bytes.
+        limit: u64,
+        /// The total the guest asked for when it was refused.
+        requested: usize,
+    },
+    /// The guest used up its fuel.
+    FuelExhausted(u64),
+}
+
+/// Runs `compiled` as a command with the WASI grants in `wasi` and `limits`.
+///
+/// Returns `Err` when the program cannot start at all: an import the host
+/// does not provide, no `_start`/`wasi:cli/run` export, a directory that
+/// cannot be opened. Everything that happens once the guest runs is an
+/// [`Outcome`].
+pub async fn run(
+    engine: &Engine,
+    compiled: &Compiled,
+    wasi: &WasiAppState,
+    limits: ResourceLimits,
+) -> anyhow::Result<Outcome> {
+    let _ticker = limits.timeout.map(|_| EpochTicker::start(engine));
+    match compiled {
+        Compiled::Module(module) => run_module(engine, module, wasi, limits).await,
+        Compiled::Component(component) => run_component(engine, component, wasi, limits).await,
+    }
+}
+
+struct ModuleState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+struct ComponentState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn new_store<T: Send>(
+    engine: &Engine,
+    state: T,
+    limits: &ResourceLimits,
+    limiter: fn(&mut T) -> &mut MemoryLimiter,
+) -> anyhow::Result<Store<T>> {
+    let mut store = Store::new(engine, state);
+    store
+        .limiter(move |state| limiter(state) as &mut dyn nimbus_runtime::wasmtime::ResourceLimiter);
+    match limits.timeout {
+        Some(timeout) => store.set_epoch_deadline(EpochTicker::ticks_for(timeout)),
+        // Epoch interruption is compiled in; without a timeout the deadline is
+        // effectively never.
+        None => store.set_epoch_deadline(u64::MAX / 2),
+    }
+    store.epoch_deadline_trap();
+    if engine.get_consume_fuel() {
+        store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .map_err(anyhow::Error::from)?;
+    }
+    Ok(store)
+}
+
+async fn run_module(
+    engine: &Engine,
+    module: &Module,
+    wasi: &WasiAppState,
+    limits: ResourceLimits,
+) -> anyhow::Result<Outcome> {
+    if module.get_export("_start").is_none() {
+        anyhow::bail!(
+            "the module has no `_start` export: it is a library (reactor), not a WASI command"
+        );
+    }
+    let mut linker: Linker<ModuleState> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
+        .map_err(anyhow::Error::from)?;
+    let pre = linker
+        .instantiate_pre(module)
+        .map_err(anyhow::Error::from)
+        .context("cannot link the module")?;
+    let state = ModuleState {
+        wasi: wasi.builder()?.build_p1(),
+        limiter: MemoryLimiter::new(limits.max_memory),
+    };
+    let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;
+    let call = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+        start.call_async(&mut store, ()).await
+    };
+    let result = with_timeout(limits.timeout, call).await;
+    Ok(classify(result, &limits, store.data().limiter.denied()))
+}
+
+async fn run_component(
+    engine: &Engine,
+    component: &Component,
+    wasi: &WasiAppState,
+    limits: ResourceLimits,
+) -> anyhow::Result<Outcome> {
+    let mut linker = nimbus_runtime::wasmtime::component::Linker::<ComponentState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .context("cannot link the component")?;
+    let pre = CommandPre::new(pre).map_err(|err| {
+        anyhow::Error::from(err)
+            .context("the component does not export `wasi:cli/run`: it is not a WASI command")
+    })?;
+    let state = ComponentState {
+        ctx: wasi.builder()?.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.max_memory),
+    };
+    let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;
+    let call = async {
+        let command = pre.instantiate_async(&mut store).await?;
+        match command.wasi_cli_run().call_run(&mut store).await? {
+            Ok(()) => Ok(()),
+            Err(()) => Err(nimbus_runtime::wasmtime::Error::new(I32Exit(1))),
+        }
+    };
+    let result = with_timeout(limits.timeout, call).await;
+    Ok(classify(result, &limits, store.data().limiter.denied()))
+}
+
+/// `None` when the timeout fired. The epoch deadline stops guest code; this
+/// outer timeout also covers a guest blocked in a host call (e.g. a sleep).
+async fn with_timeout<F: std::future::Future>(
+    timeout: Option<Duration>,
+    future: F,
+) -> Option<F::Output> {
+    match timeout {
+        // A little slack so the epoch deadline (which carries a backtrace)
+        // usually fires first.
+        Some(timeout) => tokio::time::timeout(timeout + Duration::from_millis(50), future)
+            .await
+            .ok(),
+        None => Some(future.await),
+    }
+}
+
+fn classify(
+    result: Option<nimbus_runtime::wasmtime::Result<()>>,
+    limits: &ResourceLimits,
+    memory_denied: Option<usize>,
+) -> Outcome {
+    let err = match result {
+        None => return Outcome::TimedOut(limits.timeout.unwrap_or_default()),
+        Some(Ok(())) => return Outcome::Exited(0),
+        Some(Err(err)) => err,
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if limits.timeout.is_some() => {
+            return Outcome::TimedOut(limits.timeout.unwrap_or_default())
+        }
+        Some(Trap::OutOfFuel) => return Outcome::FuelExhausted(limits.fuel.unwrap_or_default()),
+        _ => {}
+    }
+    if let (Some(limit), Some(requested)) = (limits.max_memory, memory_denied) {
+        return Outcome::MemoryExhausted { limit, requested };
+    }
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|bt| !bt.trim().is_empty());
+    let reason = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap
+            .to_string()
+            .trim_start_matches("wasm trap: ")
+            .to_owned(),
+        None => {
+            // A host error: its own message, without the backtrace context.
+            let err = anyhow::Error::from(err);
+            err.chain()
+                .map(|c| c.to_string())
+                .find(|m| !m.starts_with("error while executing at wasm backtrace"))
+                .unwrap_or_else(|| err.to_string())
+        }
+    };
+    Outcome::Trapped { reason, backtrace }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing Nimbus needs on a fresh Debian machine
+# that has Rust (rustup). Idempotent: safe to run again.
+set -euo pipefail
+
+rustup target add wasm32-wasip1 wasm32-wasip2
+
+# Debian packages the test suites use (servers the tests start on 127.0.0.1).
+packages=()
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
