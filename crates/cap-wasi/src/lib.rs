@@ -10,7 +10,9 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 use nimbus_runtime::Capability;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 
 /// One directory of the host made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub enum Stdio {
     Closed,
     /// The host process's own stdin, stdout and stderr.
     Inherit,
+    /// stdin closed; stdout and stderr go to the host's (HTTP guests: their
+    /// output shows up in nimbus's terminal or log, as with Spin).
+    InheritOutput,
 }
 
 /// Everything the WASI capability may grant one program or component.
@@ -103,9 +108,21 @@ pub enum WasiGrantError {
 }
 
 /// Validated WASI grants, shared by every instance of one app.
-#[derive(Debug, Clone)]
+///
+/// Granted directories are opened once, at configure time; every instance
+/// shares those open handles, so preparing an instance opens no files.
+#[derive(Clone)]
 pub struct WasiAppState {
     grants: WasiGrants,
+    filesystem: WasiFilesystemCtx,
+}
+
+impl std::fmt::Debug for WasiAppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasiAppState")
+            .field("grants", &self.grants)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WasiAppState {
@@ -114,27 +131,38 @@ impl WasiAppState {
         &self.grants
     }
 
-    /// A builder with every grant applied, for callers that add more (such as
-    /// the network policy of the HTTP trigger) before building.
-    pub fn builder(&self) -> anyhow::Result<WasiCtxBuilder> {
+    /// A builder with the arguments, environment and stdio granted, for
+    /// callers that add more (such as WAGI's CGI variables and pipes) before
+    /// finishing it with [`WasiAppState::finish`] or
+    /// [`WasiAppState::finish_p1`], which add the granted directories.
+    pub fn builder(&self) -> WasiCtxBuilder {
         let grants = &self.grants;
         let mut builder = WasiCtxBuilder::new();
         builder.args(&grants.args).envs(&grants.env);
-        if grants.stdio == Stdio::Inherit {
-            builder.inherit_stdio();
+        match grants.stdio {
+            Stdio::Closed => {}
+            Stdio::Inherit => {
+                builder.inherit_stdio();
+            }
+            Stdio::InheritOutput => {
+                builder.inherit_stdout().inherit_stderr();
+            }
         }
-        for dir in &grants.dirs {
-            let perms = if dir.read_only {
-                FsPerms::ReadOnly
-            } else {
-                FsPerms::ReadWrite
-            };
-            builder
-                .preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("cannot open directory {}", dir.host.display()))?;
-        }
-        Ok(builder)
+        builder
+    }
+
+    /// Builds a WASIp2 context with the granted directories.
+    pub fn finish(&self, mut builder: WasiCtxBuilder) -> WasiCtx {
+        let mut ctx = builder.build();
+        *ctx.filesystem() = self.filesystem.clone();
+        ctx
+    }
+
+    /// Builds a WASIp1 context with the granted directories.
+    pub fn finish_p1(&self, mut builder: WasiCtxBuilder) -> WasiP1Ctx {
+        let mut ctx = builder.build_p1();
+        *ctx.ctx().ctx.filesystem() = self.filesystem.clone();
+        ctx
     }
 }
 
@@ -170,11 +198,25 @@ impl Capability for WasiCapability {
             }
             .into());
         }
-        Ok(WasiAppState { grants })
+        // Open every granted directory once; instances share the handles.
+        let mut builder = WasiCtxBuilder::new();
+        for dir in &grants.dirs {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            builder
+                .preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot open directory {}", dir.host.display()))?;
+        }
+        let filesystem = builder.build().filesystem().clone();
+        Ok(WasiAppState { grants, filesystem })
     }
 
     fn prepare(&self, app: &WasiAppState) -> anyhow::Result<WasiCtx> {
-        Ok(app.builder()?.build())
+        Ok(app.finish(app.builder()))
     }
 }
 

@@ -21,6 +21,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(commands::run::RunArgs),
+    Up(commands::up::UpArgs),
+    Build(commands::build::BuildArgs),
+    New(commands::new::NewArgs),
     Compile(commands::compile::CompileArgs),
 }
 
@@ -29,6 +32,9 @@ fn main() {
     init_tracing();
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
+        Command::Up(args) => commands::up::main(args),
+        Command::Build(args) => commands::build::main(args),
+        Command::New(args) => commands::new::main(args),
         Command::Compile(args) => commands::compile::main(args),
     };
     std::process::exit(code);
@@ -36,11 +42,13 @@ fn main() {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,nimbus::access=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
 }

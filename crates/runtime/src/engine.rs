@@ -32,6 +32,15 @@ impl PoolSize {
         memories: 16,
         tables: 64,
     };
+
+    /// A server (`nimbus up`): up to 1,000 instances in flight at once.
+    /// Slots are address-space reservations, committed only when used.
+    pub const SERVER: PoolSize = PoolSize {
+        component_instances: 1_000,
+        core_instances: 10_000,
+        memories: 2_000,
+        tables: 4_000,
+    };
 }
 
 /// Every setting of the one [`Engine`], in one place, so that `nimbus run`,

@@ -121,7 +121,7 @@ async fn run_module(
         .map_err(anyhow::Error::from)
         .context("cannot link the module")?;
     let state = ModuleState {
-        wasi: wasi.builder()?.build_p1(),
+        wasi: wasi.finish_p1(wasi.builder()),
         limiter: MemoryLimiter::new(limits.max_memory),
     };
     let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;
@@ -151,7 +151,7 @@ async fn run_component(
             .context("the component does not export `wasi:cli/run`: it is not a WASI command")
     })?;
     let state = ComponentState {
-        ctx: wasi.builder()?.build(),
+        ctx: wasi.finish(wasi.builder()),
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.max_memory),
     };

@@ -1,2 +1,5 @@
+pub mod build;
 pub mod compile;
+pub mod new;
 pub mod run;
+pub mod up;

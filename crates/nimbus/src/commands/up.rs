@@ -1,0 +1,110 @@
+//! `nimbus up`: serve an app's HTTP triggers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use nimbus_app::App;
+use nimbus_manifest::{Manifest, ManifestError};
+use nimbus_runtime::{EngineConfig, Loader, PoolSize};
+use nimbus_trigger_http::HttpTrigger;
+
+use crate::commands::build::{manifest_path, report_manifest_error};
+use crate::commands::run::CacheArgs;
+use crate::exit;
+
+/// Serve the app in nimbus.toml (or spin.toml) over HTTP.
+///
+/// Each request runs in a fresh sandbox instantiated from code compiled once
+/// at start. A component sees only what its manifest grants: its `files`
+/// (read-only), `environment`, and `allowed_outbound_hosts`.
+///
+/// Limits per component in [component.NAME.limits]: memory (exhausted or a
+/// trap: 500), timeout (504), max_concurrency (503 with Retry-After),
+/// max_body_size (413). SIGINT/SIGTERM let requests in flight finish, then
+/// exit 0.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The app manifest, or a directory holding one [default: nimbus.toml,
+    /// else spin.toml, in the current directory]
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    file: Option<PathBuf>,
+
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+pub fn main(args: UpArgs) -> i32 {
+    match up(args) {
+        Ok(()) => 0,
+        Err(err) => match err.downcast_ref::<ManifestError>() {
+            Some(manifest_err) => report_manifest_error(manifest_err),
+            None => exit::report(&err),
+        },
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    let path = manifest_path(args.file.as_deref())?;
+    let manifest = Manifest::from_file(&path)?;
+    let engine = EngineConfig {
+        pool: Some(PoolSize::SERVER),
+        consume_fuel: false,
+    }
+    .build()?;
+    let loader = Loader::new(engine.clone(), args.cache.cache());
+    let app = Arc::new(App::load(manifest, &loader)?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let local = listener.local_addr()?;
+        println!("Serving http://{local}");
+        println!("Available Routes:");
+        for (route, component) in trigger.routes() {
+            println!("  {component}: http://{local}{route}");
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tracing::info!(app = app.manifest().name(), "serving on http://{local}");
+        trigger.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

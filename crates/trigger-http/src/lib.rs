@@ -1,0 +1,302 @@
+//! The HTTP trigger of `nimbus up`: a hyper server, a router, and two
+//! executors: `wasi:http/incoming-handler` components (the proxy world of
+//! `wasmtime serve` and Spin) and WAGI for plain `wasm32-wasip1` modules.
+//!
+//! Everything that can be done once is done in [`HttpTrigger::new`]: linking,
+//! pre-instantiation, the routing table, opening granted directories. Per
+//! request there is a fresh `Store`, an instance from the pooling allocator,
+//! the call, and the streamed response.
+
+mod access_log;
+mod body;
+pub mod cgi;
+mod router;
+mod wagi;
+mod wasi_http;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use nimbus_app::{App, AppComponent};
+use nimbus_manifest::Executor;
+use nimbus_runtime::wasmtime::Engine;
+use nimbus_runtime::EpochTicker;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use router::{RouteMatch, Router};
+
+use crate::access_log::AccessLog;
+
+/// The body of every response nimbus sends.
+pub type ResponseBody = UnsyncBoxBody<Bytes, anyhow::Error>;
+
+/// How long a client may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// WAGI buffers the request body for stdin: the cap when the manifest sets no
+/// `max_body_size`.
+pub const DEFAULT_WAGI_MAX_BODY: u64 = 16 << 20;
+/// WAGI buffers the response (stdout): its cap.
+pub const WAGI_MAX_OUTPUT: usize = 64 << 20;
+
+/// One route's handler: a component, pre-instantiated for its executor.
+struct Handler {
+    component: Arc<AppComponent>,
+    executor: ExecutorPre,
+    /// Shared by every route of the component: `max_concurrency`.
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+enum ExecutorPre {
+    Http(wasi_http::HttpPre),
+    Wagi(wagi::WagiPre),
+}
+
+/// The HTTP trigger for one app.
+pub struct HttpTrigger {
+    engine: Engine,
+    router: Router<Arc<Handler>>,
+    _app: Arc<App>,
+    _epoch: EpochTicker,
+}
+
+/// What the route and connection tell the guest.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestInfo {
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+    pub raw_route: String,
+    pub component_route: String,
+    pub path_info: String,
+}
+
+impl HttpTrigger {
+    /// Links and pre-instantiates every routed component of `app`. A
+    /// component that does not fit its executor (a module routed as
+    /// `wasi:http`, a missing import) is refused here, naming it.
+    pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
+        let mut semaphores = std::collections::HashMap::new();
+        let mut routes = Vec::new();
+        for trigger in &app.manifest().triggers {
+            let component = app
+                .component(trigger.component.as_str())
+                .with_context(|| format!("no component `{}`", trigger.component))?
+                .clone();
+            let executor = match &trigger.executor {
+                Executor::Http => ExecutorPre::Http(wasi_http::HttpPre::new(engine, &component)?),
+                Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
+                    engine,
+                    &component,
+                    argv.clone(),
+                    entrypoint.clone(),
+                )?),
+            };
+            let concurrency = component.limits.max_concurrency.map(|n| {
+                semaphores
+                    .entry(component.id.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
+                    .clone()
+            });
+            routes.push((
+                trigger.route.clone(),
+                Arc::new(Handler {
+                    component,
+                    executor,
+                    concurrency,
+                }),
+            ));
+        }
+        Ok(HttpTrigger {
+            engine: engine.clone(),
+            router: Router::new(routes),
+            _app: app,
+            _epoch: EpochTicker::start(engine),
+        })
+    }
+
+    /// Every route and the component it runs, most specific first.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.router
+            .routes()
+            .map(|(route, handler)| (route, handler.component.id.as_str()))
+    }
+
+    /// Handles one request from `client` that arrived on `local`.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let path = req.uri().path().to_owned();
+        let mut log = AccessLog::start(req.method().clone(), &path);
+        let Some(matched) = self.router.route(&path) else {
+            log.finish(StatusCode::NOT_FOUND);
+            return error_response(StatusCode::NOT_FOUND);
+        };
+        let handler = matched.target.clone();
+        log.component(handler.component.id.as_str());
+        let info = RequestInfo {
+            client,
+            local,
+            raw_route: matched.raw_route.to_owned(),
+            component_route: matched.component_route.to_owned(),
+            path_info: matched.path_info.to_owned(),
+        };
+
+        let permit = match &handler.concurrency {
+            Some(semaphore) => match semaphore.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(
+                        component = %handler.component.id,
+                        "over max_concurrency ({}): 503",
+                        handler.component.limits.max_concurrency.unwrap_or_default()
+                    );
+                    log.finish(StatusCode::SERVICE_UNAVAILABLE);
+                    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE);
+                    response.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static("1"),
+                    );
+                    return response;
+                }
+            },
+            None => None,
+        };
+
+        if let Some(max) = max_body_size(&handler) {
+            if content_length(&req).is_some_and(|len| len > max) {
+                tracing::warn!(
+                    component = %handler.component.id,
+                    "request body larger than max_body_size ({max} bytes): 413"
+                );
+                log.finish(StatusCode::PAYLOAD_TOO_LARGE);
+                return error_response(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        }
+
+        let log = Arc::new(log);
+        let response = match &handler.executor {
+            ExecutorPre::Http(pre) => {
+                wasi_http::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
+            }
+            ExecutorPre::Wagi(pre) => {
+                wagi::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
+            }
+        };
+        log.set_status(response.status());
+        response
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then
+    /// stops accepting, lets requests in flight finish (up to
+    /// [`SHUTDOWN_GRACE`]) and returns.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let local = listener.local_addr()?;
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // E.g. out of file descriptors: back off, keep serving.
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let trigger = self.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let trigger = trigger.clone();
+                async move { Ok::<_, Infallible>(trigger.handle(req, client, local).await) }
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(%client, "connection ended: {err}");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: waiting for requests in flight");
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all requests finished"),
+            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn max_body_size(handler: &Handler) -> Option<u64> {
+    match (&handler.executor, handler.component.limits.max_body_size) {
+        (_, Some(max)) => Some(max),
+        (ExecutorPre::Wagi(_), None) => Some(DEFAULT_WAGI_MAX_BODY),
+        (ExecutorPre::Http(_), None) => None,
+    }
+}
+
+fn content_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A short plain-text response for `status`; the cause is in the log, never
+/// in the body.
+pub(crate) fn error_response(status: StatusCode) -> Response<ResponseBody> {
+    let text = format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(full_body(Bytes::from(text)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+pub(crate) fn full_body(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

@@ -1,0 +1,307 @@
+//! The WAGI executor: a plain `wasm32-wasip1` module run as a CGI program.
+//! The request arrives in CGI environment variables and on stdin; the
+//! response is parsed from stdout (headers, a blank line, the body).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use nimbus_app::AppComponent;
+use nimbus_manifest::Executor;
+use nimbus_runtime::wasmtime::{
+    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap,
+};
+use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
+use percent_encoding::percent_decode_str;
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::I32Exit;
+
+use crate::access_log::AccessLog;
+use crate::wasi_http::describe;
+use crate::{error_response, full_body, Handler, RequestInfo, ResponseBody, WAGI_MAX_OUTPUT};
+
+pub(crate) struct WagiState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+/// A module linked and pre-instantiated for WAGI.
+pub(crate) struct WagiPre {
+    pre: InstancePre<WagiState>,
+    argv: String,
+    entrypoint: String,
+}
+
+impl WagiPre {
+    pub fn new(
+        engine: &Engine,
+        component: &AppComponent,
+        argv: Option<String>,
+        entrypoint: Option<String>,
+    ) -> anyhow::Result<WagiPre> {
+        let Compiled::Module(module) = &component.compiled else {
+            anyhow::bail!(
+                "component `{}` is a component (wasm32-wasip2); the WAGI executor runs core modules \
+                 (wasm32-wasip1). Remove `executor = {{ type = \"wagi\" }}` to serve it as wasi:http",
+                component.id
+            );
+        };
+        let entrypoint = entrypoint.unwrap_or_else(|| Executor::WAGI_DEFAULT_ENTRYPOINT.to_owned());
+        if module.get_export(&entrypoint).is_none() {
+            anyhow::bail!(
+                "component `{}` has no export `{entrypoint}` to use as the WAGI entrypoint",
+                component.id
+            );
+        }
+        let mut linker = Linker::<WagiState>::new(engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
+            .map_err(anyhow::Error::from)?;
+        let pre = linker
+            .instantiate_pre(module)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot link component `{}`", component.id))?;
+        Ok(WagiPre {
+            pre,
+            argv: argv.unwrap_or_else(|| Executor::WAGI_DEFAULT_ARGV.to_owned()),
+            entrypoint,
+        })
+    }
+}
+
+/// The status for a guest that failed: 504 for its timeout, 503 when no
+/// instance slot was free, 500 otherwise (traps, memory limit).
+pub(crate) fn failure_status(
+    err: &nimbus_runtime::wasmtime::Error,
+    memory_denied: Option<usize>,
+) -> StatusCode {
+    if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return StatusCode::GATEWAY_TIMEOUT;
+    }
+    if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let _ = memory_denied;
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// Says, for the log, that the guest had asked for more memory than its
+/// limit before it failed.
+pub(crate) fn memory_note(memory_denied: Option<usize>) -> String {
+    match memory_denied {
+        Some(total) => format!(
+            " (after its memory limit refused to grow linear memory to {total} bytes; raise `memory` in [component.ID.limits])"
+        ),
+        None => String::new(),
+    }
+}
+
+fn cgi_environment(
+    req: &http::request::Parts,
+    info: &RequestInfo,
+    body_len: usize,
+) -> Vec<(String, String)> {
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| info.local.to_string());
+    let path_and_query = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let query = req.uri.query().unwrap_or("");
+    let header = |name: http::HeaderName| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut env: Vec<(String, String)> = vec![
+        ("AUTH_TYPE".into(), String::new()),
+        ("CONTENT_LENGTH".into(), body_len.to_string()),
+        ("CONTENT_TYPE".into(), header(http::header::CONTENT_TYPE)),
+        ("GATEWAY_INTERFACE".into(), "CGI/1.1".into()),
+        (
+            "PATH_INFO".into(),
+            percent_decode_str(&info.path_info)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ),
+        ("PATH_TRANSLATED".into(), info.path_info.clone()),
+        ("QUERY_STRING".into(), query.to_owned()),
+        ("REMOTE_ADDR".into(), info.client.ip().to_string()),
+        ("REMOTE_HOST".into(), info.client.ip().to_string()),
+        ("REMOTE_USER".into(), String::new()),
+        ("REQUEST_METHOD".into(), req.method.to_string()),
+        ("SCRIPT_NAME".into(), info.component_route.clone()),
+        (
+            "SERVER_NAME".into(),
+            host.split(':').next().unwrap_or("").to_owned(),
+        ),
+        ("SERVER_PORT".into(), info.local.port().to_string()),
+        ("SERVER_PROTOCOL".into(), format!("{:?}", req.version)),
+        (
+            "SERVER_SOFTWARE".into(),
+            concat!("Nimbus/", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        (
+            "X_FULL_URL".into(),
+            format!("http://{host}{path_and_query}"),
+        ),
+        ("X_MATCHED_ROUTE".into(), info.raw_route.clone()),
+        ("X_RAW_PATH_INFO".into(), info.path_info.clone()),
+        ("X_COMPONENT_ROUTE".into(), info.component_route.clone()),
+        ("X_RAW_COMPONENT_ROUTE".into(), info.raw_route.clone()),
+        ("X_BASE_PATH".into(), "/".into()),
+    ];
+    for (name, value) in &req.headers {
+        // As CGI does: not the body's headers (they have their own variables).
+        if name == http::header::CONTENT_TYPE || name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        let Ok(value) = value.to_str() else { continue };
+        let key = format!(
+            "HTTP_{}",
+            name.as_str().to_ascii_uppercase().replace('-', "_")
+        );
+        env.push((key, value.to_owned()));
+    }
+    env
+}
+
+/// argv from the executor's template: `${SCRIPT_NAME}` and `${ARGS}` (the
+/// query string's `&`-separated terms, percent-decoded).
+fn argv(template: &str, script_name: &str, query: &str) -> Vec<String> {
+    let args: Vec<String> = query
+        .split('&')
+        .filter(|term| !term.is_empty())
+        .map(|term| {
+            percent_decode_str(&term.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut argv = Vec::new();
+    for word in template.split_whitespace() {
+        match word {
+            "${SCRIPT_NAME}" => argv.push(script_name.to_owned()),
+            "${ARGS}" => argv.extend(args.iter().cloned()),
+            other => argv.push(other.to_owned()),
+        }
+    }
+    argv
+}
+
+pub(crate) async fn handle(
+    engine: &Engine,
+    handler: &Arc<Handler>,
+    pre: &WagiPre,
+    req: Request<Incoming>,
+    info: RequestInfo,
+    permit: Option<OwnedSemaphorePermit>,
+    log: Arc<AccessLog>,
+) -> Response<ResponseBody> {
+    let _permit = permit;
+    let component = &handler.component;
+    let limits = &component.limits;
+    let (parts, body) = req.into_parts();
+    let max_body = crate::max_body_size(handler).unwrap_or(crate::DEFAULT_WAGI_MAX_BODY);
+    let body = match Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            tracing::warn!(component = %component.id, "request body larger than {max_body} bytes: 413");
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Err(err) => {
+            tracing::debug!(component = %component.id, "cannot read the request body: {err}");
+            return error_response(StatusCode::BAD_REQUEST);
+        }
+    };
+
+    let mut builder = component.wasi.builder();
+    builder
+        .args(&argv(
+            &pre.argv,
+            &info.component_route,
+            parts.uri.query().unwrap_or(""),
+        ))
+        .envs(&cgi_environment(&parts, &info, body.len()))
+        .stdin(MemoryInputPipe::new(body));
+    let stdout = MemoryOutputPipe::new(WAGI_MAX_OUTPUT);
+    builder.stdout(stdout.clone());
+    let state = WagiState {
+        wasi: component.wasi.finish_p1(builder),
+        limiter: MemoryLimiter::new(limits.memory),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(limits.timeout.map_or(u64::MAX / 2, EpochTicker::ticks_for));
+    store.epoch_deadline_trap();
+
+    let run = async {
+        let instance = pre.pre.instantiate_async(&mut store).await?;
+        let entry = instance.get_typed_func::<(), ()>(&mut store, &pre.entrypoint)?;
+        entry.call_async(&mut store, ()).await
+    };
+    let result = match limits.timeout {
+        Some(timeout) => tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
+        None => run.await,
+    };
+    log.set_memory(store.data().limiter.peak());
+    match result {
+        Ok(()) => {}
+        Err(err) if err.downcast_ref::<I32Exit>().is_some_and(|e| e.0 == 0) => {}
+        Err(err) if err.downcast_ref::<I32Exit>().is_some() => {
+            tracing::warn!(component = %component.id, "WAGI program {}", describe(&err));
+        }
+        Err(err) => {
+            let denied = store.data().limiter.denied();
+            let status = failure_status(&err, denied);
+            tracing::warn!(
+                component = %component.id,
+                "guest failed ({status}): {}{}",
+                describe(&err),
+                memory_note(denied)
+            );
+            return error_response(status);
+        }
+    }
+    drop(store);
+    let output: Bytes = stdout.contents();
+    match crate::cgi::parse(output) {
+        Ok(cgi) => {
+            let mut response = Response::new(full_body(cgi.body));
+            *response.status_mut() = cgi.status;
+            *response.headers_mut() = cgi.headers;
+            response
+        }
+        Err(err) => {
+            tracing::warn!(component = %component.id, "invalid WAGI response: {err}");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_from_template() {
+        assert_eq!(
+            argv("${SCRIPT_NAME} ${ARGS}", "/hello", "a=1&b+c&%41"),
+            vec!["/hello", "a=1", "b c", "A"]
+        );
+        assert_eq!(argv("${SCRIPT_NAME} ${ARGS}", "/x", ""), vec!["/x"]);
+        assert_eq!(argv("prog --flag", "/x", "q"), vec!["prog", "--flag"]);
+    }
+}

@@ -1,0 +1,278 @@
+//! The `wasi:http/incoming-handler` executor.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use nimbus_app::AppComponent;
+use nimbus_cap_outbound_http::OutboundHttp;
+use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
+use nimbus_runtime::wasmtime::{Engine, Store};
+use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::access_log::AccessLog;
+use crate::body::LimitedBody;
+use crate::{error_response, Handler, RequestInfo, ResponseBody};
+
+/// Per-request store state of a `wasi:http` component.
+pub(crate) struct HttpState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    outbound: OutboundHttp,
+}
+
+impl WasiView for HttpState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HttpState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// A component linked and pre-instantiated for the proxy world.
+pub(crate) struct HttpPre {
+    pre: ProxyPre<HttpState>,
+    outbound: OutboundHttp,
+}
+
+impl HttpPre {
+    pub fn new(engine: &Engine, component: &AppComponent) -> anyhow::Result<HttpPre> {
+        let Compiled::Component(compiled) = &component.compiled else {
+            anyhow::bail!(
+                "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
+                 (wasm32-wasip2). For a plain WASI program, add `executor = {{ type = \"wagi\" }}` to its trigger",
+                component.id
+            );
+        };
+        let mut linker = Linker::<HttpState>::new(engine);
+        // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
+        // component; they get only what the manifest grants.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        let pre = linker
+            .instantiate_pre(compiled)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot link component `{}`", component.id))?;
+        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+            format!(
+                "component `{}` does not export wasi:http/incoming-handler; is it an HTTP component?",
+                component.id
+            )
+        })?;
+        Ok(HttpPre {
+            pre,
+            outbound: OutboundHttp::new(
+                component.id.as_str(),
+                component.allowed_outbound_hosts.clone(),
+            ),
+        })
+    }
+}
+
+/// The `spin-*` headers Spin guests read; any a client sent are replaced.
+const SPIN_HEADERS: [&str; 7] = [
+    "spin-full-url",
+    "spin-path-info",
+    "spin-matched-route",
+    "spin-base-path",
+    "spin-component-route",
+    "spin-raw-component-route",
+    "spin-client-addr",
+];
+
+fn add_spin_headers<B>(req: &mut Request<B>, info: &RequestInfo) {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| info.local.to_string());
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let full_url = format!("http://{host}{path_and_query}");
+    let values = [
+        full_url,
+        info.path_info.clone(),
+        info.raw_route.clone(),
+        "/".to_owned(),
+        info.component_route.clone(),
+        info.raw_route.clone(),
+        info.client.to_string(),
+    ];
+    let headers = req.headers_mut();
+    for (name, value) in SPIN_HEADERS.iter().zip(values) {
+        let name = HeaderName::from_static(name);
+        headers.remove(&name);
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+pub(crate) async fn handle(
+    engine: &Engine,
+    handler: &Arc<Handler>,
+    pre: &HttpPre,
+    mut req: Request<Incoming>,
+    info: RequestInfo,
+    permit: Option<OwnedSemaphorePermit>,
+    log: Arc<AccessLog>,
+) -> Response<ResponseBody> {
+    let component = &handler.component;
+    let limits = &component.limits;
+    add_spin_headers(&mut req, &info);
+    let (req, body_exceeded) = {
+        let (parts, body) = req.into_parts();
+        let (body, exceeded) = LimitedBody::new(body, limits.max_body_size);
+        (Request::from_parts(parts, body), exceeded)
+    };
+
+    let state = HttpState {
+        wasi: component.wasi.finish(component.wasi.builder()),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory),
+        outbound: pre.outbound.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(limits.timeout.map_or(u64::MAX / 2, EpochTicker::ticks_for));
+    store.epoch_deadline_trap();
+
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let resources = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)
+        .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(sender)?)));
+    let (guest_req, outparam) = match resources {
+        Ok(resources) => resources,
+        Err(err) => {
+            tracing::debug!(component = %component.id, "bad request: {err:#}");
+            return error_response(StatusCode::BAD_REQUEST);
+        }
+    };
+
+    let proxy_pre = pre.pre.clone();
+    let timeout = limits.timeout;
+    let id = component.id.clone();
+    let task_log = log.clone();
+    let task = tokio::spawn(async move {
+        let _permit = permit;
+        let run = async {
+            let proxy = proxy_pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, guest_req, outparam)
+                .await
+        };
+        let result = match timeout {
+            // The epoch deadline stops guest code; this also stops a guest
+            // waiting in a host call (e.g. on an outbound request).
+            Some(timeout) => tokio::time::timeout(timeout, run)
+                .await
+                .unwrap_or_else(|_| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
+            None => run.await,
+        };
+        task_log.set_memory(store.data().limiter.peak());
+        let failure = result.err().map(|err| {
+            let denied = store.data().limiter.denied();
+            let status = crate::wagi::failure_status(&err, denied);
+            tracing::warn!(
+                component = %id,
+                "guest failed ({status}): {}{}",
+                describe(&err),
+                crate::wagi::memory_note(denied)
+            );
+            status
+        });
+        failure
+    });
+
+    let waited = match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, receiver).await.ok(),
+        None => Some(receiver.await),
+    };
+    match waited {
+        Some(Ok(Ok(response))) => {
+            if body_exceeded.load(Ordering::Relaxed) {
+                return error_response(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            response.map(|body| {
+                body.map_err(|code| anyhow::anyhow!("{code:?}"))
+                    .boxed_unsync()
+            })
+        }
+        Some(Ok(Err(code))) => {
+            if body_exceeded.load(Ordering::Relaxed) {
+                return error_response(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            tracing::warn!(component = %component.id, "guest answered with an error: {code:?}");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        // The guest never set a response: its task says why.
+        Some(Err(_)) => {
+            if body_exceeded.load(Ordering::Relaxed) {
+                return error_response(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            match task.await {
+                Ok(Some(status)) => error_response(status),
+                Ok(None) => {
+                    tracing::warn!(component = %component.id, "guest returned without setting a response");
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+                Err(err) => {
+                    tracing::error!(component = %component.id, "guest task failed: {err}");
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            }
+        }
+        // The guest's task has the same deadline and logs why it stopped.
+        None => error_response(StatusCode::GATEWAY_TIMEOUT),
+    }
+}
+
+/// The error and its causes on one line, without Wasmtime's backtrace block.
+pub(crate) fn describe(err: &nimbus_runtime::wasmtime::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.starts_with("error while executing at wasm backtrace") {
+            continue;
+        }
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
