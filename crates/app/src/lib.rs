@@ -70,7 +70,7 @@ impl App {
                     compiled,
                     wasi,
                     allowed_outbound_hosts: component.allowed_outbound_hosts.clone().into(),
-                    limits: component.limits.clone(),
+                    limits: component.limits,
                 }),
             );
         }

@@ -121,14 +121,18 @@ mod tests {
         let mut test_sources = String::new();
         let crates = workspace_root().join("crates");
         for krate in std::fs::read_dir(&crates).unwrap() {
-            let tests = krate.unwrap().path().join("tests");
-            let Ok(files) = std::fs::read_dir(&tests) else {
-                continue;
-            };
-            for file in files {
-                let path = file.unwrap().path();
-                if path.extension().is_some_and(|e| e == "rs") {
-                    test_sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            let mut dirs = vec![krate.unwrap().path().join("tests")];
+            while let Some(dir) = dirs.pop() {
+                let Ok(files) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for file in files {
+                    let path = file.unwrap().path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if path.extension().is_some_and(|e| e == "rs") {
+                        test_sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                    }
                 }
             }
         }

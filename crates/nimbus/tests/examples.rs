@@ -1,0 +1,160 @@
+//! The examples and templates, as a user runs them: `nimbus build` (their own
+//! cargo builds, from source), then `nimbus up`, then real HTTP requests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{nimbus_command, request, upstream, Server};
+
+fn example(name: &str) -> PathBuf {
+    nimbus_test_guests::workspace_root()
+        .join("examples")
+        .join(name)
+}
+
+/// `nimbus build -f DIR`; panics with the output on failure.
+fn build(dir: &Path) {
+    let output = nimbus_command()
+        .arg("build")
+        .arg("-f")
+        .arg(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run nimbus build");
+    assert!(
+        output.status.success(),
+        "nimbus build -f {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn serve(name: &str) -> Server {
+    let dir = example(name);
+    build(&dir);
+    Server::start(&dir)
+}
+
+#[test]
+fn hello() {
+    let server = serve("hello");
+    let response = server.get("/hello");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "Hello from WASM!\n");
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert_eq!(server.get("/nothing-here").status, 404);
+}
+
+#[test]
+fn hash() {
+    let server = serve("hash");
+    let response = server.get("/hash/abc");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.text(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
+    );
+    assert_eq!(server.get("/hash/").status, 400);
+}
+
+#[test]
+fn wagi_hello() {
+    let server = serve("wagi-hello");
+    let response = server.get("/wagi/some/path?x=1");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.text(),
+        "Hello from WAGI! method=GET path=/some/path query=x=1\n"
+    );
+    let posted = request(server.addr, "POST", "/wagi/p", &[], b"payload");
+    assert_eq!(
+        posted.text(),
+        "Hello from WAGI! method=POST path=/p query=\nbody=payload\n"
+    );
+    assert_eq!(server.get("/wagi/?status=418").status, 418);
+}
+
+#[test]
+fn outbound() {
+    let port = upstream();
+    let server = serve("outbound");
+    let allowed = server.get(&format!("/fetch?url=http://127.0.0.1:{port}/"));
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.text(), "upstream status: 200\nupstream says hi\n");
+    // `localhost` is not in allowed_outbound_hosts (only 127.0.0.1 is).
+    let denied = server.get(&format!("/fetch?url=http://localhost:{port}/"));
+    assert_eq!(denied.status, 502);
+    assert!(
+        denied.text().contains("HttpRequestDenied"),
+        "{}",
+        denied.text()
+    );
+}
+
+#[test]
+fn image_resize() {
+    let server = serve("image-resize");
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, 64, 32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let pixels: Vec<u8> = (0..64 * 32 * 3).map(|i| (i % 251) as u8).collect();
+        writer.write_image_data(&pixels).unwrap();
+    }
+    let response = request(server.addr, "POST", "/resize?w=16", &[], &png);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("image/png"));
+    let decoder = png::Decoder::new(std::io::Cursor::new(response.body));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (16, 8));
+
+    let bad = request(server.addr, "POST", "/resize?w=16", &[], b"not an image");
+    assert!(bad.status == 415 || bad.status == 400, "{}", bad.status);
+}
+
+#[test]
+fn spin_sdk_component_runs_unchanged_from_spin_toml() {
+    let dir = example("spin-sdk-hello");
+    assert!(dir.join("spin.toml").exists() && !dir.join("nimbus.toml").exists());
+    let server = serve("spin-sdk-hello");
+    let response = server.get("/some/path");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.text(),
+        "Hello from a Spin SDK component! path=/some/path"
+    );
+}
+
+#[test]
+fn new_then_build_then_up_serves_the_template() {
+    for (template, name) in [("http-rust", "fresh-fn"), ("http-wagi-rust", "fresh-wagi")] {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join(name);
+        let output = nimbus_command()
+            .args(["new", template, name, "--output"])
+            .arg(&project)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        build(&project);
+        let server = Server::start(&project);
+        let response = server.get("/");
+        assert_eq!(response.status, 200, "{template}");
+        assert!(
+            response.text().starts_with(&format!("Hello from {name}!")),
+            "{template}: {}",
+            response.text()
+        );
+    }
+}
