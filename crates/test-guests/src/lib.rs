@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// A WASI target a guest is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +44,26 @@ pub fn workspace_root() -> PathBuf {
 
 /// The directory holding the guest sources.
 pub fn guests_dir() -> PathBuf {
-    workspace_root().join("tests").join("guests")
+    package_dir(DEFAULT_PACKAGE)
 }
 
-/// The names of every guest (one per file in `tests/guests/src/bin`).
+/// The guest package most guests live in (`tests/guests`).
+pub const DEFAULT_PACKAGE: &str = "guests";
+
+/// The directory of guest package `package` (`tests/<package>`).
+pub fn package_dir(package: &str) -> PathBuf {
+    workspace_root().join("tests").join(package)
+}
+
+/// The names of every guest in `tests/guests` (one per file in `src/bin`).
 pub fn guest_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(guests_dir().join("src").join("bin"))
-        .expect("tests/guests/src/bin exists")
+    package_guest_names(DEFAULT_PACKAGE)
+}
+
+/// The names of every guest of a guest package (one per file in `src/bin`).
+pub fn package_guest_names(package: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(package_dir(package).join("src").join("bin"))
+        .expect("the guest package has src/bin")
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             if path.extension()? != "rs" {
@@ -62,20 +76,37 @@ pub fn guest_names() -> Vec<String> {
     names
 }
 
-fn build_all() -> &'static PathBuf {
-    static TARGET_DIR: OnceLock<PathBuf> = OnceLock::new();
-    TARGET_DIR.get_or_init(|| {
-        let target_dir = workspace_root().join("target").join("guests");
+/// Builds every guest of `package` (once per process) for the targets it
+/// supports and returns its target directory.
+fn build_package(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = built.get(package) {
+        return dir.clone();
+    }
+    let dir = build_package_uncached(package);
+    built.insert(package.to_owned(), dir.clone());
+    dir
+}
+
+fn build_package_uncached(package: &str) -> PathBuf {
+    {
+        let target_dir = workspace_root().join("target").join(package);
+        let targets: &[Target] = if package_dir(package).join("wasip2-only").exists() {
+            &[Target::P2]
+        } else {
+            &Target::ALL
+        };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command
             .arg("build")
             .arg("--release")
             .arg("--quiet")
-            .args(["--target", Target::P1.triple()])
-            .args(["--target", Target::P2.triple()])
+            .args(targets.iter().flat_map(|t| ["--target", t.triple()]))
             .arg("--manifest-path")
-            .arg(guests_dir().join("Cargo.toml"))
+            .arg(package_dir(package).join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target_dir)
             // Flags meant for the host build must not leak into the guests.
             .env_remove("RUSTFLAGS")
@@ -86,18 +117,25 @@ fn build_all() -> &'static PathBuf {
             .unwrap_or_else(|err| panic!("cannot run cargo to build the test guests: {err}"));
         if !output.status.success() {
             panic!(
-                "building the test guests failed (is `rustup target add wasm32-wasip1 wasm32-wasip2` done?):\n{}",
+                "building the test guests in tests/{package} failed (is `rustup target add wasm32-wasip1 wasm32-wasip2` done?):\n{}",
                 String::from_utf8_lossy(&output.stderr)
             );
         }
         target_dir
-    })
+    }
 }
 
 /// The path of guest `name` built for `target`. Builds every guest on first
 /// use; panics if the build fails or there is no such guest.
 pub fn guest(name: &str, target: Target) -> PathBuf {
-    let path = build_all()
+    package_guest(DEFAULT_PACKAGE, name, target)
+}
+
+/// The path of guest `name` of the guest package `tests/<package>`, built for
+/// `target`. A package holding a file named `wasip2-only` is built for
+/// wasm32-wasip2 only.
+pub fn package_guest(package: &str, name: &str, target: Target) -> PathBuf {
+    let path = build_package(package)
         .join(target.triple())
         .join("release")
         .join(format!("{name}.wasm"));
@@ -105,7 +143,7 @@ pub fn guest(name: &str, target: Target) -> PathBuf {
         path.exists(),
         "no guest named {name:?} (expected {}); guests: {:?}",
         path.display(),
-        guest_names()
+        package_guest_names(package)
     );
     path
 }
@@ -136,8 +174,15 @@ mod tests {
                 }
             }
         }
-        let unused: Vec<String> = guest_names()
-            .into_iter()
+        let packages = std::fs::read_dir(workspace_root().join("tests"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("Cargo.toml").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>();
+        let unused: Vec<String> = packages
+            .iter()
+            .flat_map(|package| package_guest_names(package))
             .filter(|name| !test_sources.contains(&format!("\"{name}\"")))
             .collect();
         assert!(unused.is_empty(), "guests without a test: {unused:?}");

@@ -150,6 +150,13 @@ pub(crate) async fn handle(
 ) -> Response<ResponseBody> {
     let component = &handler.component;
     let limits = &component.limits;
+    // HTTP/1.0 clients may send neither an absolute URI nor a Host header;
+    // wasi:http needs an authority.
+    if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
+        if let Ok(host) = HeaderValue::try_from(info.local.to_string()) {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+    }
     add_spin_headers(&mut req, &info);
     let (req, body_exceeded) = {
         let (parts, body) = req.into_parts();
