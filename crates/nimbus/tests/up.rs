@@ -444,3 +444,28 @@ fn bad_apps_are_refused_at_start_with_the_reason() {
     assert!(stderr.contains("wagi"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&limits_app(dir.path()));
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /ok/ HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server gives up on the headers (10 s) and closes the connection.
+    let _ = stream.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(25),
+        "closed after {waited:?}"
+    );
+    // Meanwhile and afterwards, normal requests are served.
+    assert_eq!(server.get("/ok/").status, 200);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use nimbus_app::AppComponent;
 use nimbus_manifest::Executor;
@@ -210,12 +210,10 @@ pub(crate) async fn handle(
     let limits = &component.limits;
     let (parts, body) = req.into_parts();
     let max_body = crate::max_body_size(handler).unwrap_or(crate::DEFAULT_WAGI_MAX_BODY);
-    let body = match Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
+    let (body, exceeded) = crate::body::LimitedBody::new(body, Some(max_body));
+    let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+        Err(_) if exceeded.load(std::sync::atomic::Ordering::Relaxed) => {
             tracing::warn!(component = %component.id, "request body larger than {max_body} bytes: 413");
             return error_response(StatusCode::PAYLOAD_TOO_LARGE);
         }
