@@ -469,3 +469,53 @@ fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // Meanwhile and afterwards, normal requests are served.
     assert_eq!(server.get("/ok/").status, 200);
 }
+
+#[test]
+fn wagi_guests_that_loop_trap_or_print_garbage_get_a_status() {
+    use nimbus_test_guests::{guest, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let looping = guest("spin-loop", Target::P1);
+    let trapping = guest("trap", Target::P1);
+    let not_cgi = guest("hello-env", Target::P1);
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "wagi-limits"
+[[trigger.http]]
+route = "/loop"
+component = "looping"
+executor = {{ type = "wagi" }}
+[[trigger.http]]
+route = "/trap"
+component = "trapping"
+executor = {{ type = "wagi" }}
+[[trigger.http]]
+route = "/not-cgi"
+component = "not-cgi"
+executor = {{ type = "wagi" }}
+[component.looping]
+source = "{}"
+[component.looping.limits]
+timeout = "300ms"
+[component.trapping]
+source = "{}"
+[component.not-cgi]
+source = "{}"
+"#,
+            looping.display(),
+            trapping.display(),
+            not_cgi.display()
+        ),
+    );
+    let server = Server::start(&manifest);
+    assert_eq!(server.get("/loop").status, 504);
+    assert_eq!(server.get("/trap").status, 500);
+    let garbage = server.get("/not-cgi");
+    assert_eq!(garbage.status, 500);
+    // The cause is logged, never shown to the client.
+    assert!(!garbage.text().contains("Hello"), "{}", garbage.text());
+    let logs = server.wait_for_log("invalid WAGI response");
+    assert!(logs.contains("unreachable"), "{logs}");
+}
