@@ -6,9 +6,9 @@
 //! `target/guests` of this workspace. A build failure panics with cargo's
 //! output: a test must never silently run without its guest.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 /// A WASI target a guest is built for.

@@ -31,7 +31,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use nimbus_app::{App, AppComponent};
 use nimbus_manifest::Executor;
 use nimbus_runtime::wasmtime::Engine;
-use nimbus_runtime::EpochTicker;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -69,8 +68,7 @@ enum ExecutorPre {
 pub struct HttpTrigger {
     engine: Engine,
     router: Router<Arc<Handler>>,
-    _app: Arc<App>,
-    _epoch: EpochTicker,
+    app: Arc<App>,
 }
 
 /// What the route and connection tell the guest.
@@ -84,7 +82,10 @@ pub(crate) struct RequestInfo {
 }
 
 impl HttpTrigger {
-    /// Links and pre-instantiates every routed component of `app`. A
+    /// Links and pre-instantiates every routed component of `app`.
+    ///
+    /// Timeouts need the engine's epoch to advance: the caller keeps one
+    /// [`nimbus_runtime::EpochTicker`] running per engine while serving. A
     /// component that does not fit its executor (a module routed as
     /// `wasi:http`, a missing import) is refused here, naming it.
     pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
@@ -122,9 +123,13 @@ impl HttpTrigger {
         Ok(HttpTrigger {
             engine: engine.clone(),
             router: Router::new(routes),
-            _app: app,
-            _epoch: EpochTicker::start(engine),
+            app,
         })
+    }
+
+    /// The app this trigger serves.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     /// Every route and the component it runs, most specific first.

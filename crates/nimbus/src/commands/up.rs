@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use nimbus_app::App;
 use nimbus_manifest::{Manifest, ManifestError};
-use nimbus_runtime::{EngineConfig, Loader, PoolSize};
+use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
 
 use crate::commands::build::{manifest_path, report_manifest_error};
@@ -65,6 +65,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let _epoch = EpochTicker::start(&engine);
     runtime.block_on(async move {
         let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
         let listener = tokio::net::TcpListener::bind(args.listen)
