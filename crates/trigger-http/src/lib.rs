@@ -34,6 +34,7 @@ use nimbus_runtime::wasmtime::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use access_log::{RequestObserver, RequestRecord};
 pub use router::{RouteMatch, Router};
 
 use crate::access_log::AccessLog;
@@ -69,6 +70,7 @@ pub struct HttpTrigger {
     engine: Engine,
     router: Router<Arc<Handler>>,
     app: Arc<App>,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 /// What the route and connection tell the guest.
@@ -124,7 +126,14 @@ impl HttpTrigger {
             engine: engine.clone(),
             router: Router::new(routes),
             app,
+            observer: None,
         })
+    }
+
+    /// Reports every request to `observer` (e.g. the node's metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The app this trigger serves.
@@ -147,7 +156,7 @@ impl HttpTrigger {
         local: SocketAddr,
     ) -> Response<ResponseBody> {
         let path = req.uri().path().to_owned();
-        let mut log = AccessLog::start(req.method().clone(), &path);
+        let mut log = AccessLog::start(req.method().clone(), &path, self.observer.clone());
         let Some(matched) = self.router.route(&path) else {
             log.finish(StatusCode::NOT_FOUND);
             return error_response(StatusCode::NOT_FOUND);

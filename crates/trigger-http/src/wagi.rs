@@ -244,7 +244,9 @@ pub(crate) async fn handle(
     store.epoch_deadline_trap();
 
     let run = async {
+        let started = std::time::Instant::now();
         let instance = pre.pre.instantiate_async(&mut store).await?;
+        log.set_instantiate(started.elapsed());
         let entry = instance.get_typed_func::<(), ()>(&mut store, &pre.entrypoint)?;
         entry.call_async(&mut store, ()).await
     };

@@ -197,7 +197,9 @@ pub(crate) async fn handle(
     let task = tokio::spawn(async move {
         let _permit = permit;
         let run = async {
+            let started = std::time::Instant::now();
             let proxy = proxy_pre.instantiate_async(&mut store).await?;
+            task_log.set_instantiate(started.elapsed());
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, guest_req, outparam)
