@@ -102,6 +102,7 @@ impl Drop for AccessLog {
         let status = self.status.load(Ordering::Relaxed);
         let memory = self.memory.load(Ordering::Relaxed);
         let component = self.component.get().map(String::as_str);
+        let nanos = self.instantiate_nanos.load(Ordering::Relaxed);
         tracing::info!(
             target: "nimbus::access",
             method = %self.method,
@@ -110,10 +111,10 @@ impl Drop for AccessLog {
             status,
             duration_ms = format!("{:.3}", duration.as_secs_f64() * 1000.0),
             memory,
+            instantiate_us = nanos / 1000,
             "request"
         );
         if let Some(observer) = &self.observer {
-            let nanos = self.instantiate_nanos.load(Ordering::Relaxed);
             observer.request_finished(&RequestRecord {
                 component,
                 method: &self.method,

@@ -9,7 +9,6 @@
 
 mod access_log;
 mod body;
-pub mod cgi;
 mod router;
 mod wagi;
 mod wasi_http;

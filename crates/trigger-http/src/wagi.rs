@@ -277,7 +277,7 @@ pub(crate) async fn handle(
     }
     drop(store);
     let output: Bytes = stdout.contents();
-    match crate::cgi::parse(output) {
+    match nimbus_cgi::parse(output) {
         Ok(cgi) => {
             let mut response = Response::new(full_body(cgi.body));
             *response.status_mut() = cgi.status;
