@@ -4,14 +4,47 @@
 //! Everything here happens once, at load (or deploy) time, so that a bad app
 //! is refused before it serves a single request.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use indexmap::IndexMap;
+use nimbus_cap_key_value::{AppKv, KeyValueAppState, KeyValueCapability, KeyValueConfig};
+use nimbus_cap_sqlite::{AppSqlite, SqliteAppState, SqliteCapability};
+use nimbus_cap_variables::{VariablesAppState, VariablesCapability};
 use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiCapability, WasiGrants};
 use nimbus_manifest::{Component, ComponentId, FileMount, HostPattern, Limits, Manifest};
 use nimbus_runtime::{Capability as _, Compiled, Loader};
+use nimbus_runtime_config::RuntimeConfig;
+
+/// How to load an app, beyond its manifest.
+#[derive(Debug, Default)]
+pub struct AppOptions {
+    /// Isolates the app's state from other apps' (Redis key prefix, …).
+    /// Default: the app's name from its manifest.
+    pub app_id: Option<String>,
+    /// Where the app's embedded state lives (SQLite files). Default:
+    /// `.nimbus/` next to the manifest.
+    pub data_dir: Option<PathBuf>,
+    /// The runtime config (`--runtime-config-file`): backends per store and
+    /// database, variable values. Sections nobody reads are an error.
+    pub runtime_config: Option<RuntimeConfig>,
+    /// SQL run against the `default` database before serving (`--sqlite`).
+    pub sqlite_migrations: Vec<String>,
+}
+
+/// The host services of one app, configured once and shared by every
+/// instance (each instance takes a cheap per-component view).
+#[derive(Clone)]
+pub struct AppServices {
+    /// Key-value stores (`wasi:keyvalue`, `fermyon:spin/key-value`).
+    pub key_value: KeyValueAppState,
+    /// SQLite databases (`fermyon:spin/sqlite`).
+    pub sqlite: SqliteAppState,
+    /// Variables (`wasi:config/store`, `fermyon:spin/variables`).
+    pub variables: VariablesAppState,
+}
 
 /// One component, compiled, with everything it was granted.
 pub struct AppComponent {
@@ -31,16 +64,28 @@ pub struct AppComponent {
 pub struct App {
     manifest: Manifest,
     components: IndexMap<ComponentId, Arc<AppComponent>>,
+    services: AppServices,
     // Files mapped by glob patterns or single-file placements are copied
     // here, as Spin does, and granted read-only at `/`. Removed on drop.
     _staging: Vec<tempfile::TempDir>,
 }
 
 impl App {
-    /// Checks sources, compiles every component (through `loader`'s cache)
-    /// and resolves its grants.
+    /// [`App::load_with`] with default options.
     pub fn load(manifest: Manifest, loader: &Loader) -> anyhow::Result<App> {
+        App::load_with(manifest, loader, AppOptions::default())
+    }
+
+    /// Checks sources, configures the host services (opening stores and
+    /// databases, resolving variables), compiles every component (through
+    /// `loader`'s cache) and resolves its grants.
+    pub fn load_with(
+        manifest: Manifest,
+        loader: &Loader,
+        options: AppOptions,
+    ) -> anyhow::Result<App> {
         manifest.check_sources()?;
+        let services = configure_services(&manifest, options)?;
         let mut components = IndexMap::new();
         let mut staging = Vec::new();
         for (id, component) in &manifest.components {
@@ -77,6 +122,7 @@ impl App {
         Ok(App {
             manifest,
             components,
+            services,
             _staging: staging,
         })
     }
@@ -84,6 +130,11 @@ impl App {
     /// The manifest the app was loaded from.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The app's host services.
+    pub fn services(&self) -> &AppServices {
+        &self.services
     }
 
     /// A component by id.
@@ -95,6 +146,72 @@ impl App {
     pub fn components(&self) -> impl Iterator<Item = &Arc<AppComponent>> {
         self.components.values()
     }
+}
+
+/// The default app id: the manifest's app name, reduced to the characters
+/// the services accept.
+fn default_app_id(manifest: &Manifest) -> String {
+    let id: String = manifest
+        .name()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.is_empty() {
+        "app".to_owned()
+    } else {
+        id
+    }
+}
+
+fn configure_services(manifest: &Manifest, options: AppOptions) -> anyhow::Result<AppServices> {
+    let app_id = options.app_id.unwrap_or_else(|| default_app_id(manifest));
+    let data_dir = options
+        .data_dir
+        .unwrap_or_else(|| manifest.dir().join(".nimbus"));
+    let mut runtime_config = options.runtime_config.unwrap_or_else(RuntimeConfig::empty);
+    let key_value_config = KeyValueConfig::take_from(&mut runtime_config)?;
+    let sqlite_config = runtime_config.take(SqliteCapability::CONFIG_KEY)?;
+    let variables_config = runtime_config.take(VariablesCapability::CONFIG_KEY)?;
+    runtime_config.finish()?;
+
+    let grants: BTreeMap<String, Vec<String>> = manifest
+        .components
+        .iter()
+        .map(|(id, c)| {
+            let labels = c.key_value_stores.iter().map(|l| l.to_string()).collect();
+            (id.to_string(), labels)
+        })
+        .collect();
+    let key_value = KeyValueCapability::new().configure(
+        key_value_config,
+        &AppKv {
+            app_id: app_id.clone(),
+            data_dir: data_dir.clone(),
+            grants,
+        },
+    )?;
+    let sqlite = SqliteCapability.configure(
+        sqlite_config,
+        &AppSqlite::from_manifest(manifest, app_id, data_dir),
+    )?;
+    for sql in &options.sqlite_migrations {
+        sqlite
+            .run_migrations(nimbus_cap_sqlite::DEFAULT_LABEL, sql)
+            .context("--sqlite")?;
+    }
+    let variables = VariablesCapability
+        .configure(variables_config, manifest, &|name| std::env::var(name).ok())?;
+    Ok(AppServices {
+        key_value,
+        sqlite,
+        variables,
+    })
 }
 
 /// Turns `files` into read-only directory grants. Directory placements are

@@ -16,6 +16,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,25 +35,39 @@ enum Command {
     Build(commands::build::BuildArgs),
     New(commands::new::NewArgs),
     Compile(commands::compile::CompileArgs),
+    Node(commands::node::NodeArgs),
+    Deploy(commands::deploy::DeployArgs),
+    Apps(commands::apps::AppsArgs),
+    Keygen(commands::keygen::KeygenArgs),
+    Sign(commands::sign::SignArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
         Command::Up(args) => commands::up::main(args),
         Command::Build(args) => commands::build::main(args),
         Command::New(args) => commands::new::main(args),
         Command::Compile(args) => commands::compile::main(args),
+        Command::Node(args) => commands::node::main(args),
+        Command::Deploy(args) => commands::deploy::main(args),
+        Command::Apps(args) => commands::apps::main(args),
+        Command::Keygen(args) => commands::keygen::main(args),
+        Command::Sign(args) => commands::sign::main(args),
     };
     std::process::exit(code);
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,nimbus::access=info"));
+    if format == LogFormat::Json {
+        nimbus_platform::init_json_logging(filter);
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -98,7 +98,9 @@ impl HttpTrigger {
                 .with_context(|| format!("no component `{}`", trigger.component))?
                 .clone();
             let executor = match &trigger.executor {
-                Executor::Http => ExecutorPre::Http(wasi_http::HttpPre::new(engine, &component)?),
+                Executor::Http => {
+                    ExecutorPre::Http(wasi_http::HttpPre::new(engine, &component, app.services())?)
+                }
                 Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
                     engine,
                     &component,

@@ -18,17 +18,26 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use nimbus_app::AppServices;
+use nimbus_cap_key_value::{KeyValueInstance, KeyValueView};
+use nimbus_cap_sqlite::{SqliteInstance, SqliteView};
+use nimbus_cap_variables::VariablesInstance;
+
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
 
-/// Per-request store state of a `wasi:http` component.
+/// Per-request store state of a `wasi:http` component: one field per
+/// capability, each a cheap per-component view of the app's state.
 pub(crate) struct HttpState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
     outbound: OutboundHttp,
+    key_value: KeyValueInstance,
+    sqlite: SqliteInstance,
+    variables: VariablesInstance,
 }
 
 impl WasiView for HttpState {
@@ -54,10 +63,16 @@ impl WasiHttpView for HttpState {
 pub(crate) struct HttpPre {
     pre: ProxyPre<HttpState>,
     outbound: OutboundHttp,
+    services: AppServices,
+    component_id: String,
 }
 
 impl HttpPre {
-    pub fn new(engine: &Engine, component: &AppComponent) -> anyhow::Result<HttpPre> {
+    pub fn new(
+        engine: &Engine,
+        component: &AppComponent,
+        services: &AppServices,
+    ) -> anyhow::Result<HttpPre> {
         let Compiled::Component(compiled) = &component.compiled else {
             anyhow::bail!(
                 "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
@@ -70,6 +85,18 @@ impl HttpPre {
         // component; they get only what the manifest grants.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        nimbus_cap_key_value::add_to_linker(&mut linker, |s: &mut HttpState| KeyValueView {
+            instance: &mut s.key_value,
+            table: &mut s.table,
+        })
+        .map_err(anyhow::Error::from)?;
+        nimbus_cap_sqlite::add_to_linker(&mut linker, |s: &mut HttpState| SqliteView {
+            instance: &mut s.sqlite,
+            table: &mut s.table,
+        })
+        .map_err(anyhow::Error::from)?;
+        nimbus_cap_variables::add_to_linker(&mut linker, |s: &mut HttpState| &mut s.variables)
             .map_err(anyhow::Error::from)?;
         let pre = linker
             .instantiate_pre(compiled)
@@ -87,6 +114,8 @@ impl HttpPre {
                 component.id.as_str(),
                 component.allowed_outbound_hosts.clone(),
             ),
+            services: services.clone(),
+            component_id: component.id.to_string(),
         })
     }
 }
@@ -170,6 +199,9 @@ pub(crate) async fn handle(
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.memory),
         outbound: pre.outbound.clone(),
+        key_value: pre.services.key_value.instance(&pre.component_id),
+        sqlite: pre.services.sqlite.instance(&pre.component_id),
+        variables: pre.services.variables.instance(&pre.component_id),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);

@@ -1,5 +1,10 @@
+pub mod apps;
 pub mod build;
 pub mod compile;
+pub mod deploy;
+pub mod keygen;
 pub mod new;
+pub mod node;
 pub mod run;
+pub mod sign;
 pub mod up;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use nimbus_app::App;
+use nimbus_app::{App, AppOptions};
 use nimbus_manifest::{Manifest, ManifestError};
 use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
@@ -36,6 +36,23 @@ pub struct UpArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
+    /// Runtime config (Spin's runtime-config.toml shape): backends of
+    /// key-value stores (`[key_value_store.NAME] type = "redis"`), SQLite
+    /// databases, variable values.
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
+
+    /// SQL to run against the `default` SQLite database before serving (e.g.
+    /// migrations): a statement, or @FILE to read it from a file.
+    /// Repeatable; run in order.
+    #[arg(long, value_name = "STATEMENT|@FILE")]
+    sqlite: Vec<String>,
+
+    /// Where the app's state (SQLite files) lives [default: .nimbus next to
+    /// the manifest]
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -59,7 +76,26 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     .build()?;
     let loader = Loader::new(engine.clone(), args.cache.cache());
-    let app = Arc::new(App::load(manifest, &loader)?);
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
+        None => None,
+    };
+    let sqlite_migrations = args
+        .sqlite
+        .iter()
+        .map(|arg| match arg.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
+            None => Ok(arg.clone()),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = AppOptions {
+        runtime_config,
+        sqlite_migrations,
+        data_dir: args.state_dir.clone(),
+        ..Default::default()
+    };
+    let app = Arc::new(App::load_with(manifest, &loader, options)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

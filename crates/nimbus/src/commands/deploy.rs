@@ -1,0 +1,186 @@
+//! `nimbus deploy`: pack an app and upload it to a node.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use nimbus_manifest::{Manifest, ManifestError};
+use nimbus_platform::bundle::{self, Bundle};
+use nimbus_platform::client::AdminClient;
+use nimbus_platform::signing;
+
+use crate::commands::build::{manifest_path, report_manifest_error};
+use crate::exit;
+
+/// Where a node's admin API is, and its token.
+#[derive(Debug, Clone, Args)]
+pub struct NodeClientArgs {
+    /// The node's admin API.
+    #[arg(
+        long = "to",
+        value_name = "URL",
+        env = "NIMBUS_NODE",
+        default_value = "http://127.0.0.1:3001",
+        global = true
+    )]
+    pub node: String,
+
+    /// The admin token (the node's DATA/admin-token).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NIMBUS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+impl NodeClientArgs {
+    /// A client for the node.
+    pub fn client(&self) -> anyhow::Result<AdminClient> {
+        AdminClient::new(
+            &self.node,
+            self.token.as_deref().map(str::trim).map(str::to_owned),
+        )
+    }
+}
+
+/// Deploy an app to a node: pack the manifest, every component's Wasm and
+/// its files into a bundle (with a SHA-256 per file), optionally sign it,
+/// and upload it.
+///
+/// The node checks the bundle, verifies its signature against its trusted
+/// keys, and loads every component before the new version replaces the
+/// running one; requests in flight finish on the old version. A refused
+/// bundle leaves the running version serving, and the reason is printed.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  nimbus deploy --to http://127.0.0.1:3001
+  nimbus deploy -f apps/shop/nimbus.toml --name shop --hostname shop.example.com
+  nimbus deploy --key ci.key                 # sign, then upload
+  nimbus deploy --bundle shop.bundle         # upload a bundle from `nimbus sign`")]
+pub struct DeployArgs {
+    /// The app manifest, or a directory holding one [default: nimbus.toml,
+    /// else spin.toml, in the current directory]
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    file: Option<PathBuf>,
+
+    /// Upload this bundle (from `nimbus sign`) instead of packing.
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    bundle: Option<PathBuf>,
+
+    /// The app's name on the node [default: the manifest's application
+    /// name]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// A custom hostname the app also answers on. Repeatable.
+    #[arg(long = "hostname", value_name = "HOST")]
+    hostnames: Vec<String>,
+
+    /// Sign the bundle with this secret key (from `nimbus keygen`) before
+    /// uploading.
+    #[arg(long, value_name = "KEY")]
+    key: Option<PathBuf>,
+
+    #[command(flatten)]
+    node: NodeClientArgs,
+}
+
+pub fn main(args: DeployArgs) -> i32 {
+    match deploy(args) {
+        Ok(()) => 0,
+        Err(err) => match err.downcast_ref::<ManifestError>() {
+            Some(manifest_err) => report_manifest_error(manifest_err),
+            None => exit::report(&err),
+        },
+    }
+}
+
+/// Packs the app of `file` (or reads `bundle`), signing it with `key`.
+pub fn bundle_from(
+    file: Option<&std::path::Path>,
+    bundle_file: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> anyhow::Result<Bundle> {
+    let mut bundle = match bundle_file {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Bundle::from_bytes(&bytes, u64::MAX)
+                .with_context(|| format!("{} is not a valid bundle", path.display()))?
+        }
+        None => bundle::pack(&manifest_path(file)?)?,
+    };
+    if let Some(key) = key {
+        let key = signing::read_signing_key(key)?;
+        signing::sign(&mut bundle, &key);
+    }
+    Ok(bundle)
+}
+
+/// The app name a bundle's manifest declares, made into a host-name label.
+pub fn default_name(bundle: &Bundle) -> anyhow::Result<String> {
+    let text = bundle
+        .files
+        .get(&bundle.index.manifest)
+        .context("the bundle has no manifest")?;
+    let text = String::from_utf8_lossy(text);
+    let manifest = Manifest::from_str(&text, &bundle.index.manifest, ".")?;
+    let name: String = manifest
+        .name()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Ok(name.trim_matches('-').to_owned())
+}
+
+fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let bundle = bundle_from(
+        args.file.as_deref(),
+        args.bundle.as_deref(),
+        args.key.as_deref(),
+    )?;
+    let name = match args.name {
+        Some(name) => name,
+        None => default_name(&bundle)?,
+    };
+    let client = args.node.client()?;
+    let mut path = format!("/v1/apps/{name}");
+    for (i, host) in args.hostnames.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str(&format!("hostname={host}"));
+    }
+    let bytes = bundle.to_bytes();
+    let response = client
+        .send_blocking(nimbus_platform::http::Method::PUT, &path, bytes)?
+        .ok()
+        .with_context(|| format!("the node refused the deploy of {name}"))?;
+    let info = response.json()?;
+    let release = &info["current"];
+    println!(
+        "Deployed {name} (release {}{}, {} files)",
+        release["id"].as_str().unwrap_or("?"),
+        release["signed_by"]
+            .as_str()
+            .map(|k| format!(", signed by {k}"))
+            .unwrap_or_default(),
+        release["files"]
+    );
+    if let Some(url) = info["url"].as_str() {
+        println!("  {url}");
+    }
+    for host in info["hostnames"].as_array().into_iter().flatten() {
+        println!("  http://{}", host.as_str().unwrap_or_default());
+    }
+    for route in info["routes"].as_array().into_iter().flatten() {
+        println!(
+            "    {}: {}",
+            route["component"].as_str().unwrap_or_default(),
+            route["route"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `nimbus node`: serve many apps, deployed through the admin API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use nimbus_platform::{server, signing, Node, NodeConfig, NodeOptions};
+
+use crate::commands::run::CacheArgs;
+use crate::exit;
+
+/// Run a node: many apps in one process, reached by host name
+/// (NAME.DOMAIN, or custom hostnames), deployed, replaced, rolled back and
+/// removed live through an authenticated admin API.
+///
+/// State lives in --data-dir: every acknowledged deploy is on disk and comes
+/// back after a restart or a crash. Apps' code is loaded on their first
+/// request (from the compile cache). The admin API needs a bearer token:
+/// --admin-token / NIMBUS_ADMIN_TOKEN, or one generated at first start into
+/// DATA/admin-token (mode 0600). Metrics in Prometheus format are on the
+/// admin listener's /metrics.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  nimbus node --data-dir ./node-data
+  nimbus node --listen 0.0.0.0:3000 --admin 127.0.0.1:3001 --config node.toml
+  nimbus node --trusted-key ci.key.pub --require-signatures
+  curl -H 'Host: hello.localhost' 127.0.0.1:3000/")]
+pub struct NodeArgs {
+    /// The address apps are served on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+
+    /// The address of the admin API (keep it private); port 0 picks a free
+    /// port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3001")]
+    admin: SocketAddr,
+
+    /// Where bundles, the deployed set and the admin token are kept.
+    #[arg(long, value_name = "DIR", default_value = "node-data")]
+    data_dir: PathBuf,
+
+    /// The node's config file: domain, bundle size limits, per-app quotas
+    /// (see docs/admin-api.md).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Apps answer on NAME.DOMAIN [default: from --config, else localhost]
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+
+    /// The admin API's bearer token [default: DATA/admin-token, generated
+    /// at first start]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NIMBUS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
+    /// Trust signatures by this public key (from `nimbus keygen`).
+    /// Repeatable. Bundles signed by other keys are refused.
+    #[arg(long = "trusted-key", value_name = "KEY.pub")]
+    trusted_keys: Vec<PathBuf>,
+
+    /// Refuse bundles that are not signed by a trusted key.
+    #[arg(long, requires = "trusted_keys")]
+    require_signatures: bool,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+pub fn main(args: NodeArgs) -> i32 {
+    match node(args) {
+        Ok(()) => 0,
+        Err(err) => exit::report(&err),
+    }
+}
+
+fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => NodeConfig::from_file(path)?,
+        None => NodeConfig::default(),
+    };
+    if let Some(domain) = &args.domain {
+        config.domain = nimbus_platform::config::normalize_domain(domain)?;
+    }
+    let trusted_keys = args
+        .trusted_keys
+        .iter()
+        .map(|path| signing::read_verifying_key(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let idle_unload = config.idle_unload;
+    let node = Node::open(NodeOptions {
+        data_dir: args.data_dir.clone(),
+        config,
+        cache: args.cache.cache(),
+        trusted_keys,
+        require_signatures: args.require_signatures,
+    })?;
+    let token_note = match args.admin_token.as_deref().map(str::trim) {
+        Some("") => anyhow::bail!("--admin-token / NIMBUS_ADMIN_TOKEN is empty"),
+        Some(_) => "given by --admin-token or NIMBUS_ADMIN_TOKEN".to_owned(),
+        None => {
+            let (_, created) = node.store().admin_token()?;
+            let path = args.data_dir.join("admin-token");
+            if created {
+                format!("generated into {}", path.display())
+            } else {
+                format!("in {}", path.display())
+            }
+        }
+    };
+    let token = match args.admin_token {
+        Some(token) => token.trim().to_owned(),
+        None => node.store().admin_token()?.0,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let public = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let admin = tokio::net::TcpListener::bind(args.admin)
+            .await
+            .with_context(|| format!("cannot listen on {} (admin)", args.admin))?;
+        let public_addr = public.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+        node.set_public_addr(public_addr);
+        let domain = node.config().domain.clone();
+        println!("Serving http://{public_addr}");
+        println!("  apps at http://NAME.{domain}:{}", public_addr.port());
+        println!("Admin API on http://{admin_addr}");
+        println!("  admin token {token_note}");
+        println!("  {} apps deployed", node.app_count());
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tracing::info!(%public_addr, %admin_addr, apps = node.app_count(), "node started");
+
+        if let Some(idle) = idle_unload {
+            let node = node.clone();
+            let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    node.unload_idle(idle);
+                }
+            });
+        }
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (public_result, admin_result) = tokio::join!(
+            server::serve_public(node.clone(), public, stopped(stop_rx.clone())),
+            server::serve_admin(node.clone(), token, admin, stopped(stop_rx)),
+        );
+        public_result?;
+        admin_result?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

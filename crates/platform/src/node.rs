@@ -1,0 +1,789 @@
+//! The registry of apps on a node: one engine, one epoch ticker and one
+//! compile cache for all of them; deploy, replace, rollback and remove; and
+//! routing of public requests by host name.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwapOption;
+use ed25519_dalek::VerifyingKey;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use nimbus_app::App;
+use nimbus_manifest::{FileMount, Manifest};
+use nimbus_runtime::wasmtime::Engine;
+use nimbus_runtime::{CompileCache, EngineConfig, EpochTicker, Loader, PoolSize};
+use nimbus_trigger_http::{HttpTrigger, ResponseBody};
+use serde::Serialize;
+
+use crate::bundle::{in_app, Bundle};
+use crate::config::NodeConfig;
+use crate::metrics::Metrics;
+use crate::store::{AppRecord, Release, State, Store};
+
+/// How a node is set up.
+pub struct NodeOptions {
+    /// The data directory (bundles, state, admin token).
+    pub data_dir: PathBuf,
+    /// Settings from `--config`.
+    pub config: NodeConfig,
+    /// The compile cache shared by every app (`None`: compile every time).
+    pub cache: Option<CompileCache>,
+    /// Public keys whose signatures are trusted.
+    pub trusted_keys: Vec<VerifyingKey>,
+    /// Refuse unsigned bundles.
+    pub require_signatures: bool,
+}
+
+/// A refused admin operation: the HTTP status, a category for metrics and
+/// logs, and the reason given to the client.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The HTTP status to answer with.
+    pub status: StatusCode,
+    /// `bundle`, `signature`, `manifest`, `quota`, `load`, `name`,
+    /// `hostname`, `not_found`, `conflict` or `internal`.
+    pub category: &'static str,
+    /// What went wrong, for the client.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, category: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            category,
+            message: message.into(),
+        }
+    }
+
+    fn internal(err: anyhow::Error) -> Refusal {
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{err:#}"),
+        )
+    }
+}
+
+/// One route of a loaded app.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteInfo {
+    /// The route, e.g. `/api/...`.
+    pub route: String,
+    /// The component it runs.
+    pub component: String,
+}
+
+/// What the admin API says about an app.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    /// The app's name.
+    pub name: String,
+    /// Where it is served (`http://NAME.DOMAIN:PORT`).
+    pub url: String,
+    /// Custom hostnames it also answers on.
+    pub hostnames: Vec<String>,
+    /// Whether its code is loaded (otherwise it loads on the next request).
+    pub loaded: bool,
+    /// Its routes, when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteInfo>>,
+    /// The release that serves.
+    pub current: Release,
+    /// The release `rollback` goes back to.
+    pub previous: Option<Release>,
+}
+
+/// One app as it serves now. Replacing an app replaces the whole
+/// `LiveApp`; requests in flight keep the `Arc<HttpTrigger>` they started
+/// with.
+struct LiveApp {
+    name: String,
+    record: AppRecord,
+    dir: PathBuf,
+    trigger: ArcSwapOption<HttpTrigger>,
+    load_lock: tokio::sync::Mutex<()>,
+    last_used_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct Routes {
+    by_name: HashMap<String, Arc<LiveApp>>,
+    by_host: HashMap<String, String>,
+}
+
+/// The node: every app, and what they share.
+pub struct Node {
+    engine: Engine,
+    loader: Arc<Loader>,
+    _ticker: EpochTicker,
+    store: Store,
+    config: NodeConfig,
+    trusted_keys: Vec<VerifyingKey>,
+    require_signatures: bool,
+    metrics: Arc<Metrics>,
+    routes: RwLock<Routes>,
+    state: Mutex<State>,
+    admin_lock: tokio::sync::Mutex<()>,
+    started: Instant,
+    public_addr: OnceLock<SocketAddr>,
+}
+
+impl Node {
+    /// Opens the data directory and registers every deployed app, without
+    /// loading any: each app's code is loaded on its first request.
+    pub fn open(options: NodeOptions) -> anyhow::Result<Arc<Node>> {
+        let store = Store::open(&options.data_dir)?;
+        let state = store.load_state()?;
+        store.collect_garbage(&state);
+        let engine = EngineConfig {
+            pool: Some(PoolSize::SERVER),
+            consume_fuel: false,
+        }
+        .build()?;
+        let loader = Arc::new(Loader::new(engine.clone(), options.cache));
+        let ticker = EpochTicker::start(&engine);
+        let node = Arc::new(Node {
+            engine,
+            loader,
+            _ticker: ticker,
+            store,
+            config: options.config,
+            trusted_keys: options.trusted_keys,
+            require_signatures: options.require_signatures,
+            metrics: Arc::new(Metrics::new()),
+            routes: RwLock::new(Routes::default()),
+            state: Mutex::new(state.clone()),
+            admin_lock: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
+            public_addr: OnceLock::new(),
+        });
+        {
+            let mut routes = node.routes.write().unwrap_or_else(|e| e.into_inner());
+            for (name, record) in &state.apps {
+                let live = node.live_app(name, record.clone(), None);
+                for host in &record.current.hostnames {
+                    routes.by_host.insert(host.clone(), name.clone());
+                }
+                routes.by_name.insert(name.clone(), live);
+            }
+        }
+        node.update_gauges();
+        Ok(node)
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The data directory.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// How many apps are deployed.
+    pub fn app_count(&self) -> usize {
+        self.read_routes().by_name.len()
+    }
+
+    /// Records where the public listener is bound (for app URLs).
+    pub fn set_public_addr(&self, addr: SocketAddr) {
+        let _ = self.public_addr.set(addr);
+    }
+
+    fn read_routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
+        self.routes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_routes(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn live_app(
+        &self,
+        name: &str,
+        record: AppRecord,
+        trigger: Option<Arc<HttpTrigger>>,
+    ) -> Arc<LiveApp> {
+        let dir = self.store.release_dir(name, &record.current.id);
+        Arc::new(LiveApp {
+            name: name.to_owned(),
+            record,
+            dir,
+            trigger: ArcSwapOption::new(trigger),
+            load_lock: tokio::sync::Mutex::new(()),
+            last_used_ms: AtomicU64::new(self.now_ms()),
+        })
+    }
+
+    fn update_gauges(&self) {
+        let routes = self.read_routes();
+        let loaded = routes
+            .by_name
+            .values()
+            .filter(|app| app.trigger.load().is_some())
+            .count();
+        self.metrics.set_apps(routes.by_name.len(), loaded);
+    }
+
+    // ---- serving -------------------------------------------------------
+
+    /// The app a host name belongs to: `NAME.DOMAIN`, or a custom hostname.
+    fn app_for_host(&self, host: &str) -> Option<Arc<LiveApp>> {
+        let routes = self.read_routes();
+        if let Some(name) = routes.by_host.get(host) {
+            return routes.by_name.get(name).cloned();
+        }
+        let name = host.strip_suffix(&self.config.domain)?.strip_suffix('.')?;
+        if name.is_empty() || name.contains('.') {
+            return None;
+        }
+        routes.by_name.get(name).cloned()
+    }
+
+    /// Handles one public request: finds the app by host name, loads its
+    /// code if needed, and lets its trigger handle the request.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let app = request_host(&req).and_then(|host| self.app_for_host(&host));
+        let Some(app) = app else {
+            self.metrics.unrouted();
+            tracing::info!(
+                target: "nimbus::access",
+                method = %req.method(),
+                path = %req.uri().path(),
+                host = request_host(&req).unwrap_or_default(),
+                status = 404,
+                "no app for this host"
+            );
+            return text_response(StatusCode::NOT_FOUND, "404 Not Found\n");
+        };
+        match self.trigger_for(&app).await {
+            Ok(trigger) => trigger.handle(req, client, local).await,
+            Err(err) => {
+                tracing::error!(app = %app.name, "cannot load the app: {err:#}");
+                text_response(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n")
+            }
+        }
+    }
+
+    async fn trigger_for(&self, app: &Arc<LiveApp>) -> anyhow::Result<Arc<HttpTrigger>> {
+        app.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
+        if let Some(trigger) = app.trigger.load_full() {
+            return Ok(trigger);
+        }
+        let _guard = app.load_lock.lock().await;
+        if let Some(trigger) = app.trigger.load_full() {
+            return Ok(trigger);
+        }
+        let started = Instant::now();
+        let trigger = self
+            .load_release(&app.name, &app.dir, &app.record.current)
+            .await
+            .map_err(|refusal| anyhow::anyhow!(refusal.message))?;
+        tracing::info!(
+            app = %app.name,
+            release = %app.record.current.id,
+            "loaded in {:?}",
+            started.elapsed()
+        );
+        app.trigger.store(Some(trigger.clone()));
+        self.update_gauges();
+        Ok(trigger)
+    }
+
+    /// Parses, checks and loads a release: the one place that calls
+    /// [`App::load`] and [`HttpTrigger::new`].
+    async fn load_release(
+        &self,
+        name: &str,
+        dir: &Path,
+        release: &Release,
+    ) -> Result<Arc<HttpTrigger>, Refusal> {
+        let manifest_path = dir.join(&release.manifest);
+        let quotas = self.config.quotas;
+        let loader = self.loader.clone();
+        let engine = self.engine.clone();
+        let observer = self.metrics.observer(name);
+        // State (key-value, SQLite) is per app and outlives releases:
+        // DATA/apps/NAME/data, beside DATA/apps/NAME/releases/ID.
+        let options = nimbus_app::AppOptions {
+            app_id: Some(name.to_owned()),
+            data_dir: dir
+                .parent()
+                .and_then(Path::parent)
+                .map(|app| app.join("data")),
+            ..Default::default()
+        };
+        let loaded = tokio::task::spawn_blocking(move || -> Result<HttpTrigger, Refusal> {
+            let mut manifest = Manifest::from_file(&manifest_path).map_err(|err| {
+                Refusal::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "manifest",
+                    err.to_string(),
+                )
+            })?;
+            check_paths(&manifest)
+                .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "manifest", msg))?;
+            quotas
+                .apply(&mut manifest)
+                .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "quota", msg))?;
+            let load = || -> anyhow::Result<HttpTrigger> {
+                let app = Arc::new(App::load_with(manifest, &loader, options)?);
+                Ok(HttpTrigger::new(&engine, app)?.with_observer(observer))
+            };
+            load().map_err(|err| {
+                Refusal::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "load",
+                    crate::one_line(&err),
+                )
+            })
+        })
+        .await
+        .map_err(|err| Refusal::internal(anyhow::anyhow!("the loader panicked: {err}")))??;
+        Ok(Arc::new(loaded))
+    }
+
+    /// Drops the loaded code of apps idle for longer than `idle`. Their next
+    /// request loads it again (from the compile cache).
+    pub fn unload_idle(&self, idle: Duration) -> usize {
+        let now = self.now_ms();
+        let idle_ms = idle.as_millis() as u64;
+        let mut unloaded = 0;
+        for app in self.read_routes().by_name.values() {
+            if app.trigger.load().is_some()
+                && now.saturating_sub(app.last_used_ms.load(Ordering::Relaxed)) > idle_ms
+            {
+                app.trigger.store(None);
+                unloaded += 1;
+                tracing::info!(app = %app.name, "idle: unloaded its code");
+            }
+        }
+        if unloaded > 0 {
+            self.update_gauges();
+        }
+        unloaded
+    }
+
+    // ---- admin ---------------------------------------------------------
+
+    fn app_url(&self, name: &str) -> String {
+        match self.public_addr.get() {
+            Some(addr) => format!("http://{name}.{}:{}", self.config.domain, addr.port()),
+            None => format!("http://{name}.{}", self.config.domain),
+        }
+    }
+
+    fn info(&self, app: &LiveApp) -> AppInfo {
+        let trigger = app.trigger.load_full();
+        AppInfo {
+            name: app.name.clone(),
+            url: self.app_url(&app.name),
+            hostnames: app.record.current.hostnames.clone(),
+            loaded: trigger.is_some(),
+            routes: trigger.map(|t| {
+                t.routes()
+                    .map(|(route, component)| RouteInfo {
+                        route: route.to_owned(),
+                        component: component.to_owned(),
+                    })
+                    .collect()
+            }),
+            current: app.record.current.clone(),
+            previous: app.record.previous.clone(),
+        }
+    }
+
+    /// Every app, by name.
+    pub fn list(&self) -> Vec<AppInfo> {
+        let routes = self.read_routes();
+        let mut apps: Vec<AppInfo> = routes.by_name.values().map(|a| self.info(a)).collect();
+        apps.sort_by(|a, b| a.name.cmp(&b.name));
+        apps
+    }
+
+    /// One app.
+    pub fn get(&self, name: &str) -> Result<AppInfo, Refusal> {
+        let app = self.read_routes().by_name.get(name).cloned();
+        match app {
+            Some(app) => Ok(self.info(&app)),
+            None => Err(not_found(name)),
+        }
+    }
+
+    fn refuse(&self, app: &str, refusal: Refusal) -> Refusal {
+        if refusal.category != "not_found" {
+            self.metrics.refused(app, refusal.category);
+        }
+        tracing::warn!(
+            app,
+            reason = refusal.category,
+            "deploy refused: {}",
+            refusal.message
+        );
+        refusal
+    }
+
+    /// Deploys `bundle_bytes` as app `name`, answering on `NAME.DOMAIN` and
+    /// `hostnames`. The bundle is checked, its signature verified, and the
+    /// app fully loaded before it replaces the running version (if any);
+    /// the replacement is persisted before this returns.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        bundle_bytes: &[u8],
+        hostnames: Vec<String>,
+    ) -> Result<AppInfo, Refusal> {
+        let result = self.try_deploy(name, bundle_bytes, hostnames).await;
+        result.map_err(|refusal| self.refuse(name, refusal))
+    }
+
+    async fn try_deploy(
+        &self,
+        name: &str,
+        bundle_bytes: &[u8],
+        hostnames: Vec<String>,
+    ) -> Result<AppInfo, Refusal> {
+        check_app_name(name).map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "name", m))?;
+        let hostnames = self
+            .check_hostnames(hostnames)
+            .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "hostname", m))?;
+        let max_unpacked = self.config.max_unpacked_size;
+        let bytes = bundle_bytes.to_vec();
+        let bundle = tokio::task::spawn_blocking(move || Bundle::from_bytes(&bytes, max_unpacked))
+            .await
+            .map_err(|err| Refusal::internal(anyhow::anyhow!("{err}")))?
+            .map_err(|err| Refusal::new(StatusCode::BAD_REQUEST, "bundle", err.0))?;
+        let signer = crate::signing::verify(&bundle, &self.trusted_keys, self.require_signatures)
+            .map_err(|m| Refusal::new(StatusCode::FORBIDDEN, "signature", m))?;
+
+        let _admin = self.admin_lock.lock().await;
+        self.check_hostname_conflicts(name, &hostnames)?;
+        let digest = bundle.digest();
+        let id = digest[..16].to_owned();
+        let old = self.state_snapshot().apps.get(name).cloned();
+        let release = Release {
+            id: id.clone(),
+            digest,
+            app_version: None,
+            manifest: bundle.index.manifest.clone(),
+            deployed_at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            signed_by: signer.map(|s| s.key_id),
+            files: bundle.files.len(),
+            size: bundle.files_size(),
+            hostnames,
+        };
+
+        // Unpack (synced) and move into place.
+        let store = self.store.clone();
+        let app_name = name.to_owned();
+        let release_id = id.clone();
+        let dir = tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
+            let staged = store.staging_dir()?;
+            bundle.unpack_into(staged.path())?;
+            store.install(staged, &app_name, &release_id)
+        })
+        .await
+        .map_err(|err| Refusal::internal(anyhow::anyhow!("{err}")))?
+        .map_err(Refusal::internal)?;
+
+        let in_use = |record: &Option<AppRecord>| {
+            record.as_ref().is_some_and(|r| {
+                r.current.id == id || r.previous.as_ref().is_some_and(|p| p.id == id)
+            })
+        };
+        let discard = |dir: &Path| {
+            if !in_use(&old) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        };
+
+        let trigger = match self.load_release(name, &dir, &release).await {
+            Ok(trigger) => trigger,
+            Err(refusal) => {
+                discard(&dir);
+                return Err(refusal);
+            }
+        };
+        let mut release = release;
+        release.app_version = trigger.app().manifest().version().map(str::to_owned);
+
+        let record = AppRecord {
+            previous: match &old {
+                Some(old) if old.current.id == release.id => old.previous.clone(),
+                Some(old) => Some(old.current.clone()),
+                None => None,
+            },
+            current: release,
+        };
+        if let Err(err) = self.persist(|state| {
+            state.apps.insert(name.to_owned(), record.clone());
+        }) {
+            discard(&dir);
+            return Err(Refusal::internal(err));
+        }
+        self.go_live(name, record, trigger);
+        self.metrics.deployed(name);
+        tracing::info!(app = name, release = %id, replaced = old.is_some(), "deployed");
+        self.get(name)
+    }
+
+    /// Swaps in a new live version: new requests get it, requests in flight
+    /// finish on the old one.
+    fn go_live(&self, name: &str, record: AppRecord, trigger: Arc<HttpTrigger>) {
+        let hostnames = record.current.hostnames.clone();
+        let live = self.live_app(name, record, Some(trigger));
+        {
+            let mut routes = self.write_routes();
+            routes.by_host.retain(|_, app| app != name);
+            for host in hostnames {
+                routes.by_host.insert(host, name.to_owned());
+            }
+            routes.by_name.insert(name.to_owned(), live);
+        }
+        self.update_gauges();
+        self.collect_garbage();
+    }
+
+    fn collect_garbage(&self) {
+        let state = self.state_snapshot();
+        self.store.collect_garbage(&state);
+    }
+
+    fn state_snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies `change` to the state and saves it durably; the in-memory
+    /// state changes only when the save succeeded.
+    fn persist(&self, change: impl FnOnce(&mut State)) -> anyhow::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = state.clone();
+        change(&mut next);
+        self.store
+            .save_state(&next)
+            .context("cannot save the node state")?;
+        *state = next;
+        Ok(())
+    }
+
+    /// Makes the previous release current again (and the current one
+    /// previous, so a second rollback undoes the first).
+    pub async fn rollback(&self, name: &str) -> Result<AppInfo, Refusal> {
+        let _admin = self.admin_lock.lock().await;
+        let Some(old) = self.state_snapshot().apps.get(name).cloned() else {
+            return Err(not_found(name));
+        };
+        let Some(previous) = old.previous.clone() else {
+            return Err(Refusal::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("app {name} has no previous release to roll back to"),
+            ));
+        };
+        self.check_hostname_conflicts(name, &previous.hostnames)?;
+        let dir = self.store.release_dir(name, &previous.id);
+        let trigger = self.load_release(name, &dir, &previous).await?;
+        let record = AppRecord {
+            current: previous,
+            previous: Some(old.current),
+        };
+        self.persist(|state| {
+            state.apps.insert(name.to_owned(), record.clone());
+        })
+        .map_err(Refusal::internal)?;
+        let id = record.current.id.clone();
+        self.go_live(name, record, trigger);
+        self.metrics.rolled_back(name);
+        tracing::info!(app = name, release = %id, "rolled back");
+        self.get(name)
+    }
+
+    /// Removes an app and its releases.
+    pub async fn remove(&self, name: &str) -> Result<(), Refusal> {
+        let _admin = self.admin_lock.lock().await;
+        if !self.state_snapshot().apps.contains_key(name) {
+            return Err(not_found(name));
+        }
+        self.persist(|state| {
+            state.apps.remove(name);
+        })
+        .map_err(Refusal::internal)?;
+        {
+            let mut routes = self.write_routes();
+            routes.by_name.remove(name);
+            routes.by_host.retain(|_, app| app != name);
+        }
+        self.update_gauges();
+        self.collect_garbage();
+        tracing::info!(app = name, "removed");
+        Ok(())
+    }
+
+    fn check_hostnames(&self, hostnames: Vec<String>) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for host in hostnames {
+            let host = crate::config::normalize_domain(&host).map_err(|e| e.to_string())?;
+            if host == self.config.domain || host.ends_with(&format!(".{}", self.config.domain)) {
+                return Err(format!(
+                    "hostname {host} is under the node's domain {}; apps get NAME.{} automatically",
+                    self.config.domain, self.config.domain
+                ));
+            }
+            if !out.contains(&host) {
+                out.push(host);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn check_hostname_conflicts(&self, name: &str, hostnames: &[String]) -> Result<(), Refusal> {
+        let routes = self.read_routes();
+        for host in hostnames {
+            if let Some(owner) = routes.by_host.get(host) {
+                if owner != name {
+                    return Err(Refusal::new(
+                        StatusCode::CONFLICT,
+                        "hostname",
+                        format!("hostname {host} is already used by app {owner}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_found(name: &str) -> Refusal {
+    Refusal::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no app named {name}"),
+    )
+}
+
+/// App names are DNS labels: `a-z`, `0-9` and `-`, 1 to 63 characters, not
+/// starting or ending with `-`.
+pub fn check_app_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid app name: use 1 to 63 of a-z, 0-9 and `-` (not first or last), as it becomes a host name"
+        ))
+    }
+}
+
+/// Every path the manifest reads must stay inside the release directory.
+fn check_paths(manifest: &Manifest) -> Result<(), String> {
+    for (id, component) in &manifest.components {
+        if in_app(&component.source).is_none() {
+            return Err(format!(
+                "component `{id}`: source {} is outside the bundle",
+                component.source.display()
+            ));
+        }
+        for mount in &component.files {
+            let (path, shown) = match mount {
+                FileMount::Placement { source, .. } => {
+                    (source.clone(), source.display().to_string())
+                }
+                FileMount::Pattern(pattern) => (PathBuf::from(pattern), pattern.clone()),
+            };
+            if in_app(&path).is_none() {
+                return Err(format!(
+                    "component `{id}`: files {shown} reaches outside the bundle"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host a request is for, lowercase and without port: the URI's
+/// authority (HTTP/2, absolute-form) or the `Host` header.
+fn request_host<B>(req: &Request<B>) -> Option<String> {
+    let raw = match req.uri().authority() {
+        Some(authority) => authority.host().to_owned(),
+        None => {
+            let value = req.headers().get(http::header::HOST)?.to_str().ok()?;
+            let authority: http::uri::Authority = value.parse().ok()?;
+            authority.host().to_owned()
+        }
+    };
+    let host = raw.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// A short plain-text response.
+pub fn text_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    use http_body_util::BodyExt as _;
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_are_dns_labels() {
+        assert!(check_app_name("hello-2").is_ok());
+        for bad in ["", "Hello", "a_b", "-a", "a-", "a.b", &"x".repeat(64)] {
+            assert!(check_app_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_come_from_the_authority_or_header() {
+        let req = Request::get("/")
+            .header("host", "Shop.LocalHost:3000")
+            .body(())
+            .unwrap();
+        assert_eq!(request_host(&req).as_deref(), Some("shop.localhost"));
+        let req = Request::get("http://a.example.com/x").body(()).unwrap();
+        assert_eq!(request_host(&req).as_deref(), Some("a.example.com"));
+        let req = Request::get("/").body(()).unwrap();
+        assert_eq!(request_host(&req), None);
+    }
+}

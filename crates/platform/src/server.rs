@@ -1,0 +1,310 @@
+//! The node's two listeners: the public one (apps, routed by host name) and
+//! the admin API (JSON, bearer token) with `/metrics`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use nimbus_trigger_http::{ResponseBody, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
+use sha2::{Digest as _, Sha256};
+use tokio::net::TcpListener;
+
+use crate::node::{Node, Refusal};
+
+/// The largest body of an admin request other than a deploy.
+pub const MAX_ADMIN_BODY: u64 = 64 << 10;
+
+/// Serves connections from `listener` with `handler` until `shutdown`
+/// completes, then lets requests in flight finish (up to
+/// [`SHUTDOWN_GRACE`]).
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let local = listener.local_addr()?;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler(req, client, local).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%client, "connection ended: {err}");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {},
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+    }
+    Ok(())
+}
+
+/// Serves the apps of `node` on `listener`.
+pub async fn serve_public(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve(listener, shutdown, move |req, client, local| {
+        let node = node.clone();
+        async move { node.handle(req, client, local).await }
+    })
+    .await
+}
+
+/// Serves the admin API of `node` on `listener`, for holders of `token`.
+pub async fn serve_admin(
+    node: Arc<Node>,
+    token: String,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let token: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.as_bytes()).into());
+    serve(listener, shutdown, move |req, _client, _local| {
+        let node = node.clone();
+        let token = token.clone();
+        async move { admin(&node, &token, req).await }
+    })
+    .await
+}
+
+fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<ResponseBody> {
+    let mut body = serde_json::to_vec_pretty(value).expect("admin responses serialize");
+    body.push(b'\n');
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<ResponseBody> {
+    json_response(status, &serde_json::json!({ "error": message.into() }))
+}
+
+fn refusal(refusal: Refusal) -> Response<ResponseBody> {
+    json_response(
+        refusal.status,
+        &serde_json::json!({ "error": refusal.message, "reason": refusal.category }),
+    )
+}
+
+/// 401 with no detail.
+fn unauthorized() -> Response<ResponseBody> {
+    let mut response = Response::new(full(Bytes::new()));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// Compares digests of the presented and expected tokens, in time that does
+/// not depend on where they differ.
+fn authorized<B>(req: &Request<B>, expected: &[u8; 32]) -> bool {
+    let Some(value) = req.headers().get(http::header::AUTHORIZATION) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let Some(presented) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return false;
+    };
+    let presented: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+    presented
+        .iter()
+        .zip(expected.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+fn content_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads a body of at most `max` bytes; `Err` is the response to send.
+async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<ResponseBody>> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than {}",
+                bytesize::ByteSize::b(max).display().iec()
+            ),
+        )
+    };
+    if content_length(&req).is_some_and(|len| len > max) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), max as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(err) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {err}"),
+        )),
+    }
+}
+
+fn query_values(req: &Request<Incoming>, key: &str) -> Vec<String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == key && !v.is_empty()).then(|| v.to_owned())
+        })
+        .collect()
+}
+
+async fn admin(node: &Node, token: &[u8; 32], req: Request<Incoming>) -> Response<ResponseBody> {
+    if !authorized(&req, token) {
+        tracing::warn!(
+            target: "nimbus::admin",
+            method = %req.method(),
+            path = %req.uri().path(),
+            "admin request without a valid token: 401"
+        );
+        return unauthorized();
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = admin_route(node, req).await;
+    tracing::info!(
+        target: "nimbus::admin",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        "admin request"
+    );
+    response
+}
+
+async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBody> {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    match (segments.as_slice(), &method) {
+        (["metrics"], &Method::GET) => {
+            let mut response = Response::new(full(node.metrics().encode()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        (["v1", "apps"], &Method::GET) => {
+            json_response(StatusCode::OK, &serde_json::json!({ "apps": node.list() }))
+        }
+        (["v1", "apps", name], &Method::GET) => match node.get(name) {
+            Ok(info) => json_response(StatusCode::OK, &info),
+            Err(r) => refusal(r),
+        },
+        (["v1", "apps", name], &Method::PUT) => {
+            let name = (*name).to_owned();
+            let hostnames = query_values(&req, "hostname");
+            let body = match read_body(req, node.config().max_bundle_size).await {
+                Ok(body) => body,
+                Err(response) => {
+                    node.metrics().refused(&name, "size");
+                    tracing::warn!(
+                        app = name,
+                        reason = "size",
+                        "deploy refused: bundle too large"
+                    );
+                    return response;
+                }
+            };
+            match node.deploy(&name, &body, hostnames).await {
+                Ok(info) => json_response(StatusCode::OK, &info),
+                Err(r) => refusal(r),
+            }
+        }
+        (["v1", "apps", name], &Method::DELETE) => match node.remove(name).await {
+            Ok(()) => json_response(StatusCode::OK, &serde_json::json!({ "removed": name })),
+            Err(r) => refusal(r),
+        },
+        (["v1", "apps", name, "rollback"], &Method::POST) => {
+            let name = (*name).to_owned();
+            if let Err(response) = read_body(req, MAX_ADMIN_BODY).await {
+                return response;
+            }
+            match node.rollback(&name).await {
+                Ok(info) => json_response(StatusCode::OK, &info),
+                Err(r) => refusal(r),
+            }
+        }
+        (["metrics"], _)
+        | (["v1", "apps"], _)
+        | (["v1", "apps", _], _)
+        | (["v1", "apps", _, "rollback"], _) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        ),
+        _ => error(StatusCode::NOT_FOUND, format!("no admin endpoint {path}")),
+    }
+}

@@ -1,0 +1,323 @@
+//! The node's data directory.
+//!
+//! ```text
+//! DATA/
+//!   admin-token              the admin API's bearer token (0600)
+//!   state.json               the deployed set: each app's current and previous release
+//!   apps/NAME/releases/ID/   an unpacked bundle (current and previous only)
+//!   tmp/                     bundles being unpacked; emptied at start
+//! ```
+//!
+//! Every write that matters is made durable before it is acknowledged: files
+//! are written and synced under `tmp/`, then renamed into place, and the
+//! directory holding them is synced. `state.json` is replaced the same way, so
+//! after a crash it is either the old or the new state, never a mix, and every
+//! release it names is complete on disk.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+
+/// One deployed version of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Short id: the first 16 hex digits of the bundle digest.
+    pub id: String,
+    /// The bundle's digest (SHA-256 of its index).
+    pub digest: String,
+    /// `[application] version`, if the manifest has one.
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// The manifest's path inside the release directory.
+    pub manifest: String,
+    /// When it was deployed, in seconds since the Unix epoch.
+    pub deployed_at: u64,
+    /// The key id that signed it, if it was signed.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// How many files it holds.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub size: u64,
+    /// Custom hostnames the app answers on, besides `NAME.DOMAIN`.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
+
+/// One app: what serves, and what `rollback` goes back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// The release that serves.
+    pub current: Release,
+    /// The release before it, kept for rollback.
+    #[serde(default)]
+    pub previous: Option<Release>,
+}
+
+/// Everything deployed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The state file's format.
+    pub format: u32,
+    /// Every app by name.
+    pub apps: BTreeMap<String, AppRecord>,
+}
+
+/// The data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+const STATE_FILE: &str = "state.json";
+const TOKEN_FILE: &str = "admin-token";
+
+impl Store {
+    /// Opens (creating it if needed) the data directory at `root`, and empties
+    /// its `tmp/`.
+    pub fn open(root: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(root.join("apps"))
+            .with_context(|| format!("cannot create the data directory {}", root.display()))?;
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("cannot empty {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a release of `app` is unpacked.
+    pub fn release_dir(&self, app: &str, release: &str) -> PathBuf {
+        self.app_dir(app).join("releases").join(release)
+    }
+
+    /// Everything the node keeps for `app` (its releases under `releases/`;
+    /// other entries are left alone for per-app data).
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.root.join("apps").join(app)
+    }
+
+    /// A fresh, empty directory under `tmp/` to unpack into.
+    pub fn staging_dir(&self) -> anyhow::Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("bundle-")
+            .tempdir_in(self.root.join("tmp"))
+            .context("cannot create a staging directory in the data directory")
+    }
+
+    /// Moves a fully written staging directory to `release_dir(app,
+    /// release)`, durably. When that release is already there (the same
+    /// bundle deployed again), the staged copy is dropped.
+    pub fn install(
+        &self,
+        staged: tempfile::TempDir,
+        app: &str,
+        release: &str,
+    ) -> anyhow::Result<PathBuf> {
+        let target = self.release_dir(app, release);
+        if target.is_dir() {
+            return Ok(target);
+        }
+        let parent = target.parent().expect("release dirs have a parent");
+        std::fs::create_dir_all(parent)?;
+        sync_dir(&self.root.join("apps"))?;
+        sync_dir(&self.app_dir(app))?;
+        let staged = staged.keep();
+        std::fs::rename(&staged, &target)
+            .with_context(|| format!("cannot move {} to {}", staged.display(), target.display()))?;
+        sync_dir(parent)?;
+        Ok(target)
+    }
+
+    /// Reads `state.json` (an empty state when there is none yet).
+    pub fn load_state(&self) -> anyhow::Result<State> {
+        let path = self.root.join(STATE_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State {
+                    format: 1,
+                    apps: BTreeMap::new(),
+                })
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let state: State = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid node state", path.display()))?;
+        if state.format != 1 {
+            bail!(
+                "{} has format {}, which this nimbus does not read",
+                path.display(),
+                state.format
+            );
+        }
+        Ok(state)
+    }
+
+    /// Replaces `state.json` atomically and durably.
+    pub fn save_state(&self, state: &State) -> anyhow::Result<()> {
+        let bytes = serde_json::to_vec_pretty(state)?;
+        write_atomically(&self.root.join(STATE_FILE), &bytes)
+    }
+
+    /// Removes release directories that `state` no longer names, and app
+    /// directories of apps it does not hold. Failures are logged.
+    pub fn collect_garbage(&self, state: &State) {
+        let apps = self.root.join("apps");
+        let Ok(entries) = std::fs::read_dir(&apps) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let Some(record) = state.apps.get(&name) else {
+                if let Err(err) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!("cannot remove {}: {err}", path.display());
+                }
+                continue;
+            };
+            let Ok(releases) = std::fs::read_dir(path.join("releases")) else {
+                continue;
+            };
+            for release in releases.flatten() {
+                let id = release.file_name().to_string_lossy().into_owned();
+                let kept =
+                    record.current.id == id || record.previous.as_ref().is_some_and(|p| p.id == id);
+                if !kept {
+                    if let Err(err) = std::fs::remove_dir_all(release.path()) {
+                        tracing::warn!("cannot remove {}: {err}", release.path().display());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The admin token: `DATA/admin-token`, generated (32 random bytes, hex)
+    /// with 0600 permissions when it does not exist. Returns the token and
+    /// whether it was just created.
+    pub fn admin_token(&self) -> anyhow::Result<(String, bool)> {
+        let path = self.root.join(TOKEN_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), false)),
+            Ok(_) => bail!(
+                "{} is empty; delete it to generate a new token",
+                path.display()
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes)
+            .map_err(|err| anyhow::anyhow!("cannot get randomness for the admin token: {err}"))?;
+        let token = hex::encode(bytes);
+        write_private_file(&path, format!("{token}\n").as_bytes())?;
+        sync_dir(&self.root)?;
+        Ok((token, true))
+    }
+}
+
+/// Writes a new file readable by its owner only (0600 on Unix); refuses to
+/// overwrite.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a synced temporary file in the same
+/// directory and a rename, then syncs the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Makes a directory's entries (renames, new files) durable.
+pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", dir.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_gc_keeps_named_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.load_state().unwrap().apps.is_empty());
+        let release = |id: &str| Release {
+            id: id.into(),
+            digest: id.repeat(4),
+            app_version: None,
+            manifest: "nimbus.toml".into(),
+            deployed_at: 1,
+            signed_by: None,
+            files: 1,
+            size: 1,
+            hostnames: vec![],
+        };
+        for id in ["a", "b", "c"] {
+            let staged = store.staging_dir().unwrap();
+            std::fs::write(staged.path().join("f"), id).unwrap();
+            store.install(staged, "app", id).unwrap();
+        }
+        let mut state = State {
+            format: 1,
+            apps: BTreeMap::new(),
+        };
+        state.apps.insert(
+            "app".into(),
+            AppRecord {
+                current: release("c"),
+                previous: Some(release("b")),
+            },
+        );
+        store.save_state(&state).unwrap();
+        assert_eq!(store.load_state().unwrap(), state);
+        store.collect_garbage(&state);
+        assert!(!store.release_dir("app", "a").exists());
+        assert!(store.release_dir("app", "b").exists());
+        assert!(store.release_dir("app", "c").exists());
+
+        let (token, created) = store.admin_token().unwrap();
+        assert!(created);
+        assert_eq!(token.len(), 64);
+        assert_eq!(store.admin_token().unwrap(), (token, false));
+    }
+}
