@@ -6,7 +6,7 @@ set -euo pipefail
 rustup target add wasm32-wasip1 wasm32-wasip2
 
 # Debian packages the test suites use (servers the tests start on 127.0.0.1).
-packages=()
+packages=(redis-server)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
