@@ -4,6 +4,7 @@
 mod common;
 mod node_common;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -682,4 +683,49 @@ fn metrics_count_what_was_sent_and_logs_can_be_json() {
             .unwrap_or_else(|err| panic!("log line is not JSON ({err}): {line}"));
         assert!(value.get("level").is_some(), "{line}");
     }
+}
+
+/// An app serving the kv-spin guest (Spin SDK key-value) with the `default`
+/// store granted.
+fn kv_app(root: &Path, name: &str) -> std::path::PathBuf {
+    let app = root.join(name);
+    std::fs::create_dir_all(&app).unwrap();
+    let wasm =
+        nimbus_test_guests::package_guest("guests-kv", "kv-spin", nimbus_test_guests::Target::P2);
+    std::fs::copy(wasm, app.join("kv.wasm")).unwrap();
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"{name}\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"kv\"\n[component.kv]\nsource = \"kv.wasm\"\nkey_value_stores = [\"default\"]\n"
+    );
+    let path = app.join("nimbus.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+#[test]
+fn two_apps_with_same_named_stores_are_isolated_and_keep_state_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("node-data");
+    let mut node = NodeServer::start(&data, &[]);
+    for name in ["alpha", "beta"] {
+        assert_eq!(
+            node.deploy(name, &bundle(&kv_app(tmp.path(), name))).status,
+            200
+        );
+    }
+    let set = |node: &NodeServer, host: &str, value: &[u8]| {
+        http(node.public, "POST", host, "/set/owner", &[], value)
+    };
+    assert_eq!(set(&node, "alpha.localhost", b"alpha").text(), "ok");
+    assert_eq!(node.get("alpha.localhost", "/get/owner").text(), "alpha");
+    // beta's `default` store is its own: the key does not exist there.
+    assert_eq!(node.get("beta.localhost", "/get/owner").status, 404);
+    assert_eq!(set(&node, "beta.localhost", b"beta").text(), "ok");
+    assert_eq!(node.get("alpha.localhost", "/get/owner").text(), "alpha");
+    assert_eq!(node.get("beta.localhost", "/get/owner").text(), "beta");
+
+    // Acknowledged writes survive a crash of the node.
+    node.kill9();
+    let node = NodeServer::start(&data, &[]);
+    assert_eq!(node.get("alpha.localhost", "/get/owner").text(), "alpha");
+    assert_eq!(node.get("beta.localhost", "/get/owner").text(), "beta");
 }
