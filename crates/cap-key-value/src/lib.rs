@@ -108,8 +108,8 @@ pub struct AppKv {
     /// ASCII letters, digits, `-`, `_` and `.` only.
     pub app_id: String,
     /// Where the app's SQLite stores live (e.g. `<manifest dir>/.nimbus`);
-    /// created when a SQLite store is first needed. One database per data
-    /// dir: two apps must not share one.
+    /// created by `configure` if a granted store is on SQLite, untouched
+    /// otherwise. One database per data dir: two apps must not share one.
     pub data_dir: PathBuf,
     /// Component id → the store labels its manifest lists in
     /// `key_value_stores`.

@@ -92,7 +92,9 @@ fn build_package(package: &str) -> PathBuf {
 
 fn build_package_uncached(package: &str) -> PathBuf {
     {
-        let target_dir = workspace_root().join("target").join(package);
+        // One target dir for every guest package: they share compiled
+        // dependencies (spin-sdk, wit-bindgen). Guest names must be unique.
+        let target_dir = workspace_root().join("target").join("guests");
         let targets: &[Target] = if package_dir(package).join("wasip2-only").exists() {
             &[Target::P2]
         } else {
