@@ -279,7 +279,7 @@ def cold_start(results):
         waited = wait_http(s.port, "/hello")
         s.stop()
         log(f"cold start wasmtime rep {rep}: {waited * 1000:.1f} ms")
-        results.append({"section": "cold start", "scenario": "process start to first 200 (no cache)",
+        results.append({"section": "cold start", "scenario": "process start to first 200 (wasmtime defaults)",
                         "target": "wasmtime", "rep": rep, "ms": waited * 1000, "server": s.command()})
         # First request to an app that has never been instantiated: the
         # server is up (its port answers), the first request instantiates.
@@ -361,7 +361,15 @@ def report(results, versions):
         targets[(scenario, target)] = (med, p99)
         md.append(f"| {scenario} | {target} | {fmt(med)} ({fmt(lo)}–{fmt(hi)}) | {p50:.3f} | {p99:.3f} | {non2xx} |")
     md.append("")
-    md.append("Servers: `" + "`, `".join(sorted({r['server'] for r in results if r['section'] == 'throughput'})) + "`\n")
+    servers = []
+    for r in results:
+        if r["section"] == "throughput":
+            command = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", r["server"]).replace(str(ROOT) + "/", "")
+            if command not in servers:
+                servers.append(command)
+    md.append("Servers (one fresh process per run):\n")
+    md.extend(f"- `{c}`" for c in servers)
+    md.append("")
 
     md.append("## Scaling (hello, req/s by connections)\n")
     md.append("| connections | native | wasmtime serve | nimbus |")
@@ -391,7 +399,7 @@ def report(results, versions):
                   f"p50 {r['p50_us']} µs, p99 {r['p99_us']} µs, max {r['max_us']} µs.\n")
 
     md.append("## Density\n")
-    md.append("Not measured yet: it needs the multi-app node (`nimbus node`, issue 5).\n")
+    md.append("Not measured yet: `nimbus node` exists now, but the 1,000/10,000-app scenario is not written.\n")
 
     md.append("## Targets\n")
     md.append("| target | measured | met |")
@@ -421,7 +429,7 @@ def report(results, versions):
     if warm:
         med = summarize(warm, "ms")[0]
         check("process start to serving one cached app < 50 ms", med < 50, f"{med:.1f} ms")
-    md.append("| 10,000 apps ≤ 2 GiB RSS, p99 < 10 ms | not measured (needs issue 5) | no |")
+    md.append("| 10,000 apps ≤ 2 GiB RSS, p99 < 10 ms | not measured yet | no |")
     md.append("\nAll rows: `bench/results.csv`. Chart: `bench/chart.svg`.\n")
     (BENCH / "RESULTS.md").write_text("\n".join(md))
 

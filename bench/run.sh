@@ -5,6 +5,10 @@
 # target/bench-tools. `--quick` runs one short repetition (for a smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "bench: wrk is missing: apt-get install wrk" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk
+fi
 bash scripts/setup.sh
 exec python3 bench/run.py "$@"

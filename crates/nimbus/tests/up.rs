@@ -534,3 +534,25 @@ source = "{}"
     let logs = server.wait_for_log("invalid WAGI response");
     assert!(logs.contains("unreachable"), "{logs}");
 }
+
+#[test]
+fn inline_components_under_a_trigger_work_as_in_spin() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "inline"
+[[trigger.http]]
+route = "/inline/..."
+component = {{ source = "{}", environment = {{ NAME = "inline" }} }}
+"#,
+            probe()
+        ),
+    );
+    let server = Server::start(&manifest);
+    let response = server.get("/inline/x");
+    assert_eq!(response.status, 200);
+    assert!(response.text().starts_with("component=inline\n"), "{}", response.text());
+}
