@@ -554,5 +554,9 @@ component = {{ source = "{}", environment = {{ NAME = "inline" }} }}
     let server = Server::start(&manifest);
     let response = server.get("/inline/x");
     assert_eq!(response.status, 200);
-    assert!(response.text().starts_with("component=inline\n"), "{}", response.text());
+    assert!(
+        response.text().starts_with("component=inline\n"),
+        "{}",
+        response.text()
+    );
 }
