@@ -287,6 +287,7 @@ impl SqliteAppState {
 
 /// This capability's part of one store: which databases the component may
 /// open, and the app's databases.
+#[derive(Clone)]
 pub struct SqliteInstance {
     app: SqliteAppState,
     grant: Arc<Grant>,

@@ -293,6 +293,7 @@ impl VariablesAppState {
 }
 
 /// This capability's part of one store: the component's variables.
+#[derive(Clone)]
 pub struct VariablesInstance {
     vars: Arc<ComponentVars>,
 }

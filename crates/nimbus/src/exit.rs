@@ -19,19 +19,4 @@ pub fn report(err: &anyhow::Error) -> i32 {
     FAILURE
 }
 
-/// The chain of an error on one line, skipping causes already contained in
-/// the message before them.
-pub fn one_line(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out.replace('\n', " ")
-}
+pub use nimbus_runtime::one_line;

@@ -1,19 +1,14 @@
 //! The node's two listeners: the public one (apps, routed by host name) and
 //! the admin API (JSON, bearer token) with `/metrics`.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use nimbus_trigger_http::{ResponseBody, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
+use nimbus_trigger_http::{serve, ResponseBody};
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 
@@ -21,66 +16,6 @@ use crate::node::{Node, Refusal};
 
 /// The largest body of an admin request other than a deploy.
 pub const MAX_ADMIN_BODY: u64 = 64 << 10;
-
-/// Serves connections from `listener` with `handler` until `shutdown`
-/// completes, then lets requests in flight finish (up to
-/// [`SHUTDOWN_GRACE`]).
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-    handler: H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ResponseBody>> + Send + 'static,
-{
-    let local = listener.local_addr()?;
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, client) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler(req, client, local).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%client, "connection ended: {err}");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {},
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
-        }
-    }
-    Ok(())
-}
 
 /// Serves the apps of `node` on `listener`.
 pub async fn serve_public(

@@ -253,9 +253,9 @@ fn invalid(path: &Path, kind: WasmKind, err: wasmtime::Error) -> LoadError {
     }
 }
 
-/// An error and its causes on one line, without repeating a cause that the
-/// previous message already contains.
-fn one_line(err: &anyhow::Error) -> String {
+/// An error and its causes on one line (`outer: inner: …`), without
+/// repeating a cause that the previous message already contains.
+pub fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

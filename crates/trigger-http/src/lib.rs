@@ -225,55 +225,73 @@ impl HttpTrigger {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let local = listener.local_addr()?;
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, client) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // E.g. out of file descriptors: back off, keep serving.
-                        tracing::warn!("accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
+        serve(listener, shutdown, move |req, client, local| {
             let trigger = self.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let trigger = trigger.clone();
-                async move { Ok::<_, Infallible>(trigger.handle(req, client, local).await) }
-            });
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%client, "connection ended: {err}");
-                }
-            });
-        }
-        drop(listener);
-        tracing::info!("shutting down: waiting for requests in flight");
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all requests finished"),
-            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
-            }
-        }
-        Ok(())
+            async move { trigger.handle(req, client, local).await }
+        })
+        .await
     }
+}
+
+/// Serves connections from `listener` with `handler` until `shutdown`
+/// completes, then lets requests in flight finish (up to
+/// [`SHUTDOWN_GRACE`]).
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let local = listener.local_addr()?;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler(req, client, local).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%client, "connection ended: {err}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all requests finished"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+    }
+    Ok(())
 }
 
 fn max_body_size(handler: &Handler) -> Option<u64> {

@@ -75,17 +75,13 @@ impl WagiPre {
 
 /// The status for a guest that failed: 504 for its timeout, 503 when no
 /// instance slot was free, 500 otherwise (traps, memory limit).
-pub(crate) fn failure_status(
-    err: &nimbus_runtime::wasmtime::Error,
-    memory_denied: Option<usize>,
-) -> StatusCode {
+pub(crate) fn failure_status(err: &nimbus_runtime::wasmtime::Error) -> StatusCode {
     if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return StatusCode::GATEWAY_TIMEOUT;
     }
     if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
-    let _ = memory_denied;
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
@@ -265,7 +261,7 @@ pub(crate) async fn handle(
         }
         Err(err) => {
             let denied = store.data().limiter.denied();
-            let status = failure_status(&err, denied);
+            let status = failure_status(&err);
             tracing::warn!(
                 component = %component.id,
                 "guest failed ({status}): {}{}",

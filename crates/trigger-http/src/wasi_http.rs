@@ -63,8 +63,11 @@ impl WasiHttpView for HttpState {
 pub(crate) struct HttpPre {
     pre: ProxyPre<HttpState>,
     outbound: OutboundHttp,
-    services: AppServices,
-    component_id: String,
+    // The component's views of the app's services, resolved once here; a
+    // request clones them (a few `Arc`s).
+    key_value: KeyValueInstance,
+    sqlite: SqliteInstance,
+    variables: VariablesInstance,
 }
 
 impl HttpPre {
@@ -114,8 +117,9 @@ impl HttpPre {
                 component.id.as_str(),
                 component.allowed_outbound_hosts.clone(),
             ),
-            services: services.clone(),
-            component_id: component.id.to_string(),
+            key_value: services.key_value.instance(component.id.as_str()),
+            sqlite: services.sqlite.instance(component.id.as_str()),
+            variables: services.variables.instance(component.id.as_str()),
         })
     }
 }
@@ -199,9 +203,9 @@ pub(crate) async fn handle(
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.memory),
         outbound: pre.outbound.clone(),
-        key_value: pre.services.key_value.instance(&pre.component_id),
-        sqlite: pre.services.sqlite.instance(&pre.component_id),
-        variables: pre.services.variables.instance(&pre.component_id),
+        key_value: pre.key_value.clone(),
+        sqlite: pre.sqlite.clone(),
+        variables: pre.variables.clone(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -248,7 +252,7 @@ pub(crate) async fn handle(
         task_log.set_memory(store.data().limiter.peak());
         let failure = result.err().map(|err| {
             let denied = store.data().limiter.denied();
-            let status = crate::wagi::failure_status(&err, denied);
+            let status = crate::wagi::failure_status(&err);
             tracing::warn!(
                 component = %id,
                 "guest failed ({status}): {}{}",
