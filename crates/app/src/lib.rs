@@ -15,7 +15,7 @@ use nimbus_cap_sqlite::{AppSqlite, SqliteAppState, SqliteCapability};
 use nimbus_cap_variables::{VariablesAppState, VariablesCapability};
 use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiCapability, WasiGrants};
 use nimbus_manifest::{Component, ComponentId, FileMount, HostPattern, Limits, Manifest};
-use nimbus_runtime::{Capability as _, Compiled, Loader};
+use nimbus_runtime::{Capability as _, Loader, SharedCode};
 use nimbus_runtime_config::RuntimeConfig;
 
 /// How to load an app, beyond its manifest.
@@ -51,7 +51,7 @@ pub struct AppComponent {
     /// The component's id in the manifest.
     pub id: ComponentId,
     /// Its compiled code.
-    pub compiled: Compiled,
+    pub compiled: SharedCode,
     /// Its WASI grants: environment and files (read-only).
     pub wasi: WasiAppState,
     /// The hosts it may reach (`allowed_outbound_hosts`); empty means none.

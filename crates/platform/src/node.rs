@@ -482,7 +482,7 @@ impl Node {
         self.check_hostname_conflicts(name, &hostnames)?;
         let digest = bundle.digest();
         let id = digest[..16].to_owned();
-        let old = self.state_snapshot().apps.get(name).cloned();
+        let old = self.record(name);
         let release = Release {
             id: id.clone(),
             digest,
@@ -540,9 +540,7 @@ impl Node {
             },
             current: release,
         };
-        if let Err(err) = self.persist(|state| {
-            state.apps.insert(name.to_owned(), record.clone());
-        }) {
+        if let Err(err) = self.persist(name, Some(&record)) {
             discard(&dir);
             return Err(Refusal::internal(err));
         }
@@ -556,6 +554,7 @@ impl Node {
     /// finish on the old one.
     fn go_live(&self, name: &str, record: AppRecord, trigger: Arc<HttpTrigger>) {
         let hostnames = record.current.hostnames.clone();
+        self.store.collect_app_garbage(name, &record);
         let live = self.live_app(name, record, Some(trigger));
         {
             let mut routes = self.write_routes();
@@ -566,28 +565,31 @@ impl Node {
             routes.by_name.insert(name.to_owned(), live);
         }
         self.update_gauges();
-        self.collect_garbage();
     }
 
-    fn collect_garbage(&self) {
-        let state = self.state_snapshot();
-        self.store.collect_garbage(&state);
+    fn record(&self, name: &str) -> Option<AppRecord> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.apps.get(name).cloned()
     }
 
-    fn state_snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Applies `change` to the state and saves it durably; the in-memory
-    /// state changes only when the save succeeded.
-    fn persist(&self, change: impl FnOnce(&mut State)) -> anyhow::Result<()> {
+    /// Saves `name`'s record durably (`None`: removes the app and its
+    /// files); the in-memory state changes only when that succeeded.
+    fn persist(&self, name: &str, record: Option<&AppRecord>) -> anyhow::Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = state.clone();
-        change(&mut next);
-        self.store
-            .save_state(&next)
-            .context("cannot save the node state")?;
-        *state = next;
+        match record {
+            Some(record) => {
+                self.store
+                    .save_app(name, record)
+                    .with_context(|| format!("cannot save the record of app {name}"))?;
+                state.apps.insert(name.to_owned(), record.clone());
+            }
+            None => {
+                self.store
+                    .remove_app(name)
+                    .with_context(|| format!("cannot remove app {name}"))?;
+                state.apps.remove(name);
+            }
+        }
         Ok(())
     }
 
@@ -595,7 +597,7 @@ impl Node {
     /// previous, so a second rollback undoes the first).
     pub async fn rollback(&self, name: &str) -> Result<AppInfo, Refusal> {
         let _admin = self.admin_lock.lock().await;
-        let Some(old) = self.state_snapshot().apps.get(name).cloned() else {
+        let Some(old) = self.record(name) else {
             return Err(not_found(name));
         };
         let Some(previous) = old.previous.clone() else {
@@ -612,10 +614,8 @@ impl Node {
             current: previous,
             previous: Some(old.current),
         };
-        self.persist(|state| {
-            state.apps.insert(name.to_owned(), record.clone());
-        })
-        .map_err(Refusal::internal)?;
+        self.persist(name, Some(&record))
+            .map_err(Refusal::internal)?;
         let id = record.current.id.clone();
         self.go_live(name, record, trigger);
         self.metrics.rolled_back(name);
@@ -626,20 +626,16 @@ impl Node {
     /// Removes an app and its releases.
     pub async fn remove(&self, name: &str) -> Result<(), Refusal> {
         let _admin = self.admin_lock.lock().await;
-        if !self.state_snapshot().apps.contains_key(name) {
+        if self.record(name).is_none() {
             return Err(not_found(name));
         }
-        self.persist(|state| {
-            state.apps.remove(name);
-        })
-        .map_err(Refusal::internal)?;
+        self.persist(name, None).map_err(Refusal::internal)?;
         {
             let mut routes = self.write_routes();
             routes.by_name.remove(name);
             routes.by_host.retain(|_, app| app != name);
         }
         self.update_gauges();
-        self.collect_garbage();
         tracing::info!(app = name, "removed");
         Ok(())
     }

@@ -3,16 +3,18 @@
 //! ```text
 //! DATA/
 //!   admin-token              the admin API's bearer token (0600)
-//!   state.json               the deployed set: each app's current and previous release
+//!   apps/NAME/app.json       the app's record: its current and previous release
 //!   apps/NAME/releases/ID/   an unpacked bundle (current and previous only)
+//!   apps/NAME/data/          the app's key-value stores and SQLite databases
 //!   tmp/                     bundles being unpacked; emptied at start
 //! ```
 //!
 //! Every write that matters is made durable before it is acknowledged: files
 //! are written and synced under `tmp/`, then renamed into place, and the
-//! directory holding them is synced. `state.json` is replaced the same way, so
-//! after a crash it is either the old or the new state, never a mix, and every
-//! release it names is complete on disk.
+//! directory holding them is synced. `app.json` is replaced the same way, so
+//! after a crash it is either the old or the new record, never a mix, and
+//! every release it names is complete on disk. One file per app keeps a
+//! deploy's cost independent of how many apps the node holds.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -72,7 +74,18 @@ pub struct Store {
     root: PathBuf,
 }
 
-const STATE_FILE: &str = "state.json";
+/// Where nimbus 0.1 kept every record in one file; read once and split.
+const LEGACY_STATE_FILE: &str = "state.json";
+/// Each app's record, in its directory.
+const RECORD_FILE: &str = "app.json";
+
+/// The contents of `apps/NAME/app.json`.
+#[derive(Serialize, Deserialize)]
+struct RecordFile {
+    format: u32,
+    #[serde(flatten)]
+    record: AppRecord,
+}
 const TOKEN_FILE: &str = "admin-token";
 
 impl Store {
@@ -140,17 +153,48 @@ impl Store {
         Ok(target)
     }
 
-    /// Reads `state.json` (an empty state when there is none yet).
+    /// Reads every app's record (`apps/NAME/app.json`). A `state.json` left
+    /// by an older nimbus is first split into per-app records, then removed.
     pub fn load_state(&self) -> anyhow::Result<State> {
-        let path = self.root.join(STATE_FILE);
+        self.migrate_state_file()?;
+        let mut state = State {
+            format: 1,
+            apps: BTreeMap::new(),
+        };
+        let apps = self.root.join("apps");
+        let entries =
+            std::fs::read_dir(&apps).with_context(|| format!("cannot read {}", apps.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", apps.display()))?;
+            let path = entry.path().join(RECORD_FILE);
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                // Not deployed (a first deploy that never finished).
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    return Err(err).with_context(|| format!("cannot read {}", path.display()))
+                }
+            };
+            let record: RecordFile = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a valid app record", path.display()))?;
+            if record.format != 1 {
+                bail!(
+                    "{} has format {}, which this nimbus does not read",
+                    path.display(),
+                    record.format
+                );
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            state.apps.insert(name, record.record);
+        }
+        Ok(state)
+    }
+
+    fn migrate_state_file(&self) -> anyhow::Result<()> {
+        let path = self.root.join(LEGACY_STATE_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(State {
-                    format: 1,
-                    apps: BTreeMap::new(),
-                })
-            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
         };
         let state: State = serde_json::from_slice(&bytes)
@@ -162,17 +206,48 @@ impl Store {
                 state.format
             );
         }
-        Ok(state)
+        for (name, record) in &state.apps {
+            self.save_app(name, record)?;
+        }
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        sync_dir(&self.root)
     }
 
-    /// Replaces `state.json` atomically and durably.
-    pub fn save_state(&self, state: &State) -> anyhow::Result<()> {
-        let bytes = serde_json::to_vec_pretty(state)?;
-        write_atomically(&self.root.join(STATE_FILE), &bytes)
+    /// Records `app`'s releases atomically and durably
+    /// (`apps/NAME/app.json`: temp file, fsync, rename, fsync).
+    pub fn save_app(&self, app: &str, record: &AppRecord) -> anyhow::Result<()> {
+        let dir = self.app_dir(app);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let bytes = serde_json::to_vec_pretty(&RecordFile {
+            format: 1,
+            record: record.clone(),
+        })?;
+        write_atomically(&dir.join(RECORD_FILE), &bytes)
     }
 
-    /// Removes release directories that `state` no longer names, and app
-    /// directories of apps it does not hold. Failures are logged.
+    /// Removes `app`: its record, releases and data. The directory is first
+    /// moved out of `apps/` in one rename (durable), so a crash never leaves
+    /// half an app behind.
+    pub fn remove_app(&self, app: &str) -> anyhow::Result<()> {
+        let dir = self.app_dir(app);
+        let doomed = tempfile::Builder::new()
+            .prefix("removed-")
+            .tempdir_in(self.root.join("tmp"))
+            .context("cannot create a directory in the data directory")?
+            .keep();
+        let target = doomed.join(app);
+        std::fs::rename(&dir, &target)
+            .with_context(|| format!("cannot move {} to {}", dir.display(), target.display()))?;
+        sync_dir(&self.root.join("apps"))?;
+        if let Err(err) = std::fs::remove_dir_all(&doomed) {
+            tracing::warn!("cannot remove {}: {err}", doomed.display());
+        }
+        Ok(())
+    }
+
+    /// Removes the directories of apps `state` does not hold, and release
+    /// directories it no longer names. Failures are logged.
     pub fn collect_garbage(&self, state: &State) {
         let apps = self.root.join("apps");
         let Ok(entries) = std::fs::read_dir(&apps) else {
@@ -180,24 +255,31 @@ impl Store {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let Some(record) = state.apps.get(&name) else {
-                if let Err(err) = std::fs::remove_dir_all(&path) {
-                    tracing::warn!("cannot remove {}: {err}", path.display());
-                }
-                continue;
-            };
-            let Ok(releases) = std::fs::read_dir(path.join("releases")) else {
-                continue;
-            };
-            for release in releases.flatten() {
-                let id = release.file_name().to_string_lossy().into_owned();
-                let kept =
-                    record.current.id == id || record.previous.as_ref().is_some_and(|p| p.id == id);
-                if !kept {
-                    if let Err(err) = std::fs::remove_dir_all(release.path()) {
-                        tracing::warn!("cannot remove {}: {err}", release.path().display());
+            match state.apps.get(&name) {
+                Some(record) => self.collect_app_garbage(&name, record),
+                None => {
+                    let path = entry.path();
+                    if let Err(err) = std::fs::remove_dir_all(&path) {
+                        tracing::warn!("cannot remove {}: {err}", path.display());
                     }
+                }
+            }
+        }
+    }
+
+    /// Removes `app`'s release directories other than `record`'s current
+    /// and previous. Failures are logged.
+    pub fn collect_app_garbage(&self, app: &str, record: &AppRecord) {
+        let Ok(releases) = std::fs::read_dir(self.app_dir(app).join("releases")) else {
+            return;
+        };
+        for release in releases.flatten() {
+            let id = release.file_name().to_string_lossy().into_owned();
+            let kept =
+                record.current.id == id || record.previous.as_ref().is_some_and(|p| p.id == id);
+            if !kept {
+                if let Err(err) = std::fs::remove_dir_all(release.path()) {
+                    tracing::warn!("cannot remove {}: {err}", release.path().display());
                 }
             }
         }
@@ -308,7 +390,7 @@ mod tests {
                 previous: Some(release("b")),
             },
         );
-        store.save_state(&state).unwrap();
+        store.save_app("app", &state.apps["app"]).unwrap();
         assert_eq!(store.load_state().unwrap(), state);
         store.collect_garbage(&state);
         assert!(!store.release_dir("app", "a").exists());
@@ -319,5 +401,23 @@ mod tests {
         assert!(created);
         assert_eq!(token.len(), 64);
         assert_eq!(store.admin_token().unwrap(), (token, false));
+    }
+
+    #[test]
+    fn a_legacy_state_file_is_split_into_app_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = r#"{"format":1,"apps":{"hello":{"current":{"id":"abc","digest":"abcd",
+            "manifest":"nimbus.toml","deployed_at":5,"files":2,"size":10}}}}"#;
+        std::fs::write(dir.path().join(LEGACY_STATE_FILE), legacy).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let state = store.load_state().unwrap();
+        assert_eq!(state.apps["hello"].current.id, "abc");
+        assert!(!dir.path().join(LEGACY_STATE_FILE).exists());
+        assert!(store.app_dir("hello").join(RECORD_FILE).is_file());
+        assert_eq!(store.load_state().unwrap(), state);
+
+        store.remove_app("hello").unwrap();
+        assert!(!store.app_dir("hello").exists());
+        assert!(store.load_state().unwrap().apps.is_empty());
     }
 }

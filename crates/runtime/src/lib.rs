@@ -21,6 +21,6 @@ pub use cache::{default_cache_dir, CompileCache};
 pub use capability::Capability;
 pub use engine::{EngineConfig, EpochTicker, PoolSize, EPOCH_TICK};
 pub use limits::{MemoryLimiter, ResourceLimits};
-pub use loader::{one_line, Compiled, LoadError, Loader, WasmKind};
+pub use loader::{one_line, Compiled, LoadError, Loader, SharedCode, WasmKind};
 
 pub use wasmtime;

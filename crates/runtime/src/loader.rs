@@ -1,5 +1,7 @@
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module, Precompiled};
@@ -41,6 +43,25 @@ impl Compiled {
             Compiled::Module(_) => WasmKind::Module,
             Compiled::Component(_) => WasmKind::Component,
         }
+    }
+}
+
+/// Compiled code as the [`Loader`] hands it out: everything loaded from the
+/// same bytes while one copy is alive shares that copy (code pages, memory
+/// images, type information), so a thousand apps of one module cost one
+/// module's memory. Dereferences to [`Compiled`].
+#[derive(Clone)]
+pub struct SharedCode {
+    compiled: Compiled,
+    // Counts the holders; the loader keeps only a `Weak` to it.
+    _holders: Arc<()>,
+}
+
+impl std::ops::Deref for SharedCode {
+    type Target = Compiled;
+
+    fn deref(&self) -> &Compiled {
+        &self.compiled
     }
 }
 
@@ -102,6 +123,40 @@ pub struct Loader {
     engine: Engine,
     cache: Option<CompileCache>,
     fingerprint: String,
+    live: Mutex<LiveCode>,
+}
+
+/// The code currently held by someone, by content key.
+#[derive(Default)]
+struct LiveCode {
+    by_key: HashMap<String, (Compiled, Weak<()>)>,
+    // Dead entries are dropped when the map grows past this.
+    prune_at: usize,
+}
+
+impl LiveCode {
+    fn get(&self, key: &str) -> Option<SharedCode> {
+        let (compiled, holders) = self.by_key.get(key)?;
+        Some(SharedCode {
+            compiled: compiled.clone(),
+            _holders: holders.upgrade()?,
+        })
+    }
+
+    fn insert(&mut self, key: String, compiled: Compiled) -> SharedCode {
+        if self.by_key.len() >= self.prune_at {
+            self.by_key
+                .retain(|_, (_, holders)| holders.strong_count() > 0);
+            self.prune_at = (self.by_key.len() * 2).max(64);
+        }
+        let holders = Arc::new(());
+        self.by_key
+            .insert(key, (compiled.clone(), Arc::downgrade(&holders)));
+        SharedCode {
+            compiled,
+            _holders: holders,
+        }
+    }
 }
 
 /// What the file on disk turned out to be.
@@ -121,6 +176,7 @@ impl Loader {
             engine,
             cache,
             fingerprint,
+            live: Mutex::new(LiveCode::default()),
         }
     }
 
@@ -130,16 +186,31 @@ impl Loader {
     }
 
     /// Reads and compiles `path` (Wasm binary, WAT text or `.cwasm`), using the
-    /// compile cache when there is one.
-    pub fn load_file(&self, path: &Path) -> Result<Compiled, LoadError> {
+    /// compile cache when there is one. Files with the same contents as code
+    /// that is still held share it.
+    pub fn load_file(&self, path: &Path) -> Result<SharedCode, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_owned(),
             source,
         })?;
-        match classify(path, &bytes)? {
+        let input = classify(path, &bytes)?;
+        let key = match &input {
+            Input::Precompiled(_) => CompileCache::key(&bytes, "precompiled"),
+            Input::Wasm { bytes, .. } => CompileCache::key(bytes, &self.fingerprint),
+        };
+        if let Some(shared) = self.live_code().get(&key) {
+            tracing::debug!(file = %path.display(), "sharing code already loaded");
+            return Ok(shared);
+        }
+        let compiled = match input {
             Input::Precompiled(kind) => self.load_precompiled(path, kind),
             Input::Wasm { kind, bytes } => self.load_wasm(path, kind, &bytes),
-        }
+        }?;
+        Ok(self.live_code().insert(key, compiled))
+    }
+
+    fn live_code(&self) -> std::sync::MutexGuard<'_, LiveCode> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Compiles `path` to `.cwasm` bytes for this engine (`nimbus compile`).

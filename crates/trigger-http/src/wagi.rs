@@ -44,7 +44,7 @@ impl WagiPre {
         argv: Option<String>,
         entrypoint: Option<String>,
     ) -> anyhow::Result<WagiPre> {
-        let Compiled::Module(module) = &component.compiled else {
+        let Compiled::Module(module) = &*component.compiled else {
             anyhow::bail!(
                 "component `{}` is a component (wasm32-wasip2); the WAGI executor runs core modules \
                  (wasm32-wasip1). Remove `executor = {{ type = \"wagi\" }}` to serve it as wasi:http",

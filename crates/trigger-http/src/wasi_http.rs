@@ -76,7 +76,7 @@ impl HttpPre {
         component: &AppComponent,
         services: &AppServices,
     ) -> anyhow::Result<HttpPre> {
-        let Compiled::Component(compiled) = &component.compiled else {
+        let Compiled::Component(compiled) = &*component.compiled else {
             anyhow::bail!(
                 "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
                  (wasm32-wasip2). For a plain WASI program, add `executor = {{ type = \"wagi\" }}` to its trigger",
