@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 30) on a copy of the
+# Runs every fuzz target (`cargo fuzz list`: manifest, cgi, runtime_config)
+# for SECONDS each (default 30) on a copy of the
 # corpus in fuzz/corpus/ (new inputs stay in target/, not in the repo; copy the
 # interesting ones into fuzz/corpus/ by hand). A crash fails the script and
 # leaves the input in fuzz/artifacts/.

@@ -253,7 +253,10 @@ where
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Tells connections still waiting for their first bytes to give up.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, client) = tokio::select! {
@@ -269,21 +272,31 @@ where
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler(req, client, local).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            tokio::select! {
+                started = wait_for_request_start(&stream) => if !started {
+                    tracing::debug!(%client, "no request within {HEADER_READ_TIMEOUT:?}: closed");
+                    return;
+                },
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+            let service = hyper::service::service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req, client, local).await) }
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(%client, "connection ended: {err}");
             }
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     tracing::info!("shutting down: waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all requests finished"),
@@ -292,6 +305,38 @@ where
         }
     }
     Ok(())
+}
+
+/// Waits until `stream` has sent enough to tell HTTP/1 from HTTP/2 (a byte
+/// that is not the start of the HTTP/2 preface, or the whole preface), for at
+/// most [`HEADER_READ_TIMEOUT`]; `false` when the client sent nothing in time
+/// or closed.
+///
+/// hyper's `header_read_timeout` starts only once the HTTP/1 parser runs, and
+/// the version detection before it has no timeout: without this a client
+/// that connects and sends nothing (or a part of the preface) would hold its
+/// connection, and a file descriptor, forever.
+async fn wait_for_request_start(stream: &tokio::net::TcpStream) -> bool {
+    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                if n == H2_PREFACE.len() || buf[..n] != H2_PREFACE[..n] {
+                    return true;
+                }
+                // Part of the preface: `peek` would return at once, so poll.
+                let next = tokio::time::Instant::now() + Duration::from_millis(20);
+                if next >= deadline {
+                    return false;
+                }
+                tokio::time::sleep_until(next).await;
+            }
+            // Closed, failed, or timed out.
+            _ => return false,
+        }
+    }
 }
 
 fn max_body_size(handler: &Handler) -> Option<u64> {
