@@ -102,7 +102,12 @@ impl CompileCache {
             &digest_path,
             hex::encode(Sha256::digest(cwasm)).as_bytes(),
         )?;
-        write_atomically(&self.dir, &cwasm_path, cwasm)?;
+        if let Err(err) = write_atomically(&self.dir, &cwasm_path, cwasm) {
+            // Leave nothing behind (a full disk fails here): a digest without
+            // its .cwasm is never trusted, but it is litter.
+            let _ = std::fs::remove_file(&digest_path);
+            return Err(err);
+        }
         Ok(())
     }
 }
