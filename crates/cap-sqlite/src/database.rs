@@ -109,6 +109,7 @@ impl Database {
     pub(crate) fn open_memory(app_id: &str) -> anyhow::Result<Arc<Database>> {
         let conn = rusqlite::Connection::open_in_memory()
             .context("cannot open an in-memory SQLite database")?;
+        confine(&conn).context("cannot confine an in-memory SQLite database")?;
         Ok(Arc::new(Database {
             app_id: app_id.to_owned(),
             backend: Backend::Memory(Mutex::new(conn)),
@@ -217,6 +218,7 @@ fn open_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    confine(&conn)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -227,6 +229,15 @@ fn open_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// Keeps a guest's SQL inside its own database file: no `ATTACH` (which
+/// opens any file the node can read, e.g. another app's database, by path)
+/// and no `VACUUM INTO` (which writes a copy anywhere the node can write);
+/// both need an attach slot, and there are none.
+fn confine(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    Ok(())
 }
 
 /// Runs one statement. Parameters are bound (`?`, `?NNN`, `:name`, … by

@@ -4,6 +4,7 @@
 //! domain = "apps.example.com"   # apps answer on NAME.apps.example.com
 //! max_bundle_size = "64MiB"     # largest upload the admin API accepts
 //! idle_unload = "10m"           # drop an idle app's code after this long
+//! allow_private_outbound = false # let allowed host names reach private addresses
 //!
 //! [quotas]                      # the most any app's manifest may ask for
 //! memory = "128MiB"             # per instance
@@ -50,6 +51,10 @@ pub struct NodeConfig {
     pub idle_unload: Option<Duration>,
     /// Per-app quotas.
     pub quotas: Quotas,
+    /// Whether an allowed outbound host *name* may resolve to a loopback,
+    /// private or link-local address (`false`: refused, SSRF protection; an
+    /// entry that is an IP literal is allowed either way).
+    pub allow_private_outbound: bool,
 }
 
 impl Default for NodeConfig {
@@ -60,6 +65,7 @@ impl Default for NodeConfig {
             max_unpacked_size: 256 << 20,
             idle_unload: Some(Duration::from_secs(600)),
             quotas: Quotas::default(),
+            allow_private_outbound: false,
         }
     }
 }
@@ -71,6 +77,7 @@ struct RawConfig {
     max_bundle_size: Option<String>,
     max_unpacked_size: Option<String>,
     idle_unload: Option<String>,
+    allow_private_outbound: Option<bool>,
     #[serde(default)]
     quotas: RawQuotas,
 }
@@ -126,6 +133,9 @@ impl NodeConfig {
         }
         if let Some(idle) = duration("idle_unload", &raw.idle_unload)? {
             config.idle_unload = (!idle.is_zero()).then_some(idle);
+        }
+        if let Some(allow) = raw.allow_private_outbound {
+            config.allow_private_outbound = allow;
         }
         config.quotas = Quotas {
             memory: size("quotas.memory", &raw.quotas.memory)?,
@@ -261,5 +271,11 @@ memory = "256MiB"
         assert_eq!(limits.memory, Some(64 << 20));
         assert_eq!(limits.timeout, Some(Duration::from_secs(2)));
         assert!(NodeConfig::from_toml("bogus = 1").is_err());
+        assert!(!config.allow_private_outbound);
+        assert!(
+            NodeConfig::from_toml("allow_private_outbound = true")
+                .unwrap()
+                .allow_private_outbound
+        );
     }
 }

@@ -12,9 +12,9 @@ use hyper::body::Incoming;
 use nimbus_app::AppComponent;
 use nimbus_manifest::Executor;
 use nimbus_runtime::wasmtime::{
-    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap,
+    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline,
 };
-use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
+use nimbus_runtime::{Compiled, MemoryLimiter};
 use percent_encoding::percent_decode_str;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -236,8 +236,17 @@ pub(crate) async fn handle(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(limits.timeout.map_or(u64::MAX / 2, EpochTicker::ticks_for));
-    store.epoch_deadline_trap();
+    // Guest code yields to the executor at every epoch tick (to the back of
+    // the queue: `yield_now`), so a guest that spins never holds a worker
+    // thread, and every other app, for its whole timeout; the timeout below
+    // stops it at its next yield.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
 
     let run = async {
         let started = std::time::Instant::now();

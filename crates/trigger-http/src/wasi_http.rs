@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 use nimbus_app::AppComponent;
 use nimbus_cap_outbound_http::OutboundHttp;
 use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
-use nimbus_runtime::wasmtime::{Engine, Store};
-use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
+use nimbus_runtime::wasmtime::{Engine, Store, UpdateDeadline};
+use nimbus_runtime::{Compiled, MemoryLimiter};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -26,6 +26,15 @@ use nimbus_cap_variables::VariablesInstance;
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
+
+/// The most host resources (fields, bodies, streams, pollables, open files)
+/// one request may hold at once; past it the host call traps (500). Host
+/// memory behind handles is not counted by the `memory` limit: this and
+/// [`MAX_FIELDS_SIZE`] bound it (Wasmtime's default is 1,000,000).
+const MAX_RESOURCES: usize = 4096;
+/// The most bytes (in memory) of one `fields` resource (Wasmtime's default:
+/// 128 KiB).
+const MAX_FIELDS_SIZE: usize = 32 << 10;
 
 /// Per-request store state of a `wasi:http` component: one field per
 /// capability, each a cheap per-component view of the app's state.
@@ -199,8 +208,16 @@ pub(crate) async fn handle(
 
     let state = HttpState {
         wasi: component.wasi.finish(component.wasi.builder()),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
+        http: {
+            let mut http = WasiHttpCtx::new();
+            http.set_field_size_limit(MAX_FIELDS_SIZE);
+            http
+        },
+        table: {
+            let mut table = ResourceTable::new();
+            table.set_max_capacity(MAX_RESOURCES);
+            table
+        },
         limiter: MemoryLimiter::new(limits.memory),
         outbound: pre.outbound.clone(),
         key_value: pre.key_value.clone(),
@@ -209,8 +226,17 @@ pub(crate) async fn handle(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(limits.timeout.map_or(u64::MAX / 2, EpochTicker::ticks_for));
-    store.epoch_deadline_trap();
+    // Guest code yields to the executor at every epoch tick (to the back of
+    // the queue: `yield_now`), so a guest that spins never holds a worker
+    // thread, and every other app, for its whole timeout; the timeout below
+    // stops it at its next yield.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let resources = store
@@ -242,7 +268,7 @@ pub(crate) async fn handle(
                 .await
         };
         let result = match timeout {
-            // The epoch deadline stops guest code; this also stops a guest
+            // Stops guest code (at its next epoch yield) and a guest
             // waiting in a host call (e.g. on an outbound request).
             Some(timeout) => tokio::time::timeout(timeout, run)
                 .await

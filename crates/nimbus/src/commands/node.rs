@@ -70,6 +70,15 @@ pub struct NodeArgs {
     #[arg(long, requires = "trusted_keys")]
     require_signatures: bool,
 
+    /// Let apps reach loopback, private and link-local addresses through
+    /// the host names in their allowed_outbound_hosts (by default a name
+    /// that resolves to such an address is refused, so that a guest cannot
+    /// reach the node's own network; an entry that is an IP literal, e.g.
+    /// "http://10.0.0.5:8080", is allowed either way). Also
+    /// `allow_private_outbound = true` in --config.
+    #[arg(long)]
+    allow_private_outbound: bool,
+
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -89,6 +98,14 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
     if let Some(domain) = &args.domain {
         config.domain = nimbus_platform::config::normalize_domain(domain)?;
     }
+    if args.allow_private_outbound {
+        config.allow_private_outbound = true;
+    }
+    nimbus_cap_outbound_http::set_private_destinations(if config.allow_private_outbound {
+        nimbus_cap_outbound_http::PrivateDestinations::Allowed
+    } else {
+        nimbus_cap_outbound_http::PrivateDestinations::Denied
+    });
     let trusted_keys = args
         .trusted_keys
         .iter()
