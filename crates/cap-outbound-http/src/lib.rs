@@ -229,7 +229,35 @@ impl OutboundHttp {
     }
 }
 
+/// Wasmtime's default forbidden-header check builds its list of names and an
+/// `Arc` closure on every call (about 10 calls per request); this is the same
+/// check on the lowercase name, without allocating.
+fn is_default_forbidden(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "http2-settings"
+    )
+}
+
 impl WasiHttpHooks for OutboundHttp {
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        is_default_forbidden(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> wasmtime_wasi_http::ForbiddenHeaderFilter {
+        static FILTER: std::sync::LazyLock<wasmtime_wasi_http::ForbiddenHeaderFilter> =
+            std::sync::LazyLock::new(|| Arc::new(is_default_forbidden));
+        FILTER.clone()
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -270,6 +298,20 @@ impl WasiHttpHooks for OutboundHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forbidden_headers_are_wasmtimes_list() {
+        for name in wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS {
+            assert!(is_default_forbidden(&name), "{name}");
+        }
+        for name in ["content-type", "authorization", "x-upgrade", "hostname"] {
+            let name = http::HeaderName::from_static(name);
+            assert!(!is_default_forbidden(&name), "{name}");
+        }
+        let mut hooks = policy(&[]);
+        assert!(hooks.is_forbidden_header(&http::header::HOST));
+        assert!((hooks.forbidden_header_filter())(&http::header::UPGRADE));
+    }
 
     fn policy(patterns: &[&str]) -> OutboundHttp {
         let allowed: Vec<HostPattern> = patterns.iter().map(|p| p.parse().unwrap()).collect();

@@ -162,9 +162,16 @@ impl WasiAppState {
     pub fn finish_p1(&self, mut builder: WasiCtxBuilder) -> WasiP1Ctx {
         let mut ctx = builder.build_p1();
         *ctx.ctx().ctx.filesystem() = self.filesystem.clone();
+        // Each open file is a host file descriptor: without a cap, a guest
+        // opening files in a loop exhausts the process's descriptors.
+        ctx.ctx().table.set_max_capacity(MAX_P1_HANDLES);
         ctx
     }
 }
+
+/// The most handles (open files, directories, streams) a `wasm32-wasip1`
+/// instance may hold at once; past it, opening another fails in the guest.
+pub const MAX_P1_HANDLES: usize = 1024;
 
 /// The WASI capability.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,6 +1,10 @@
 //! The `nimbus` command line: argument parsing and printing only; the work is
 //! done by the library crates.
 
+// Per-request allocations are many and small; see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod commands;
 mod exit;
 

@@ -478,6 +478,7 @@ max_concurrency = 1
 
 [component.wagi]
 source = "wagi-spam.wasm"
+files = [{{ source = "assets", destination = "/assets" }}]
 [component.wagi.limits]
 timeout = "20s"
 "#
@@ -995,6 +996,39 @@ fn hostile_guests_fail_alone_while_a_healthy_app_keeps_serving() {
         "never-reads-request-body: the node grew by {} MiB",
         growth / MIB
     );
+
+    bench.attack("wagi-file-handles", || {
+        // A WAGI (wasip1) guest opening one file forever: each open is a host
+        // file descriptor, so the instance's handle table is capped.
+        let fds = open_fds(pid);
+        let response = get_hostile(&node, "/wagi?files&/assets/hello.txt");
+        let text = response.text();
+        // At the cap the open traps (500); a guest that stopped on an error
+        // first says how far it got.
+        let outcome = match response.status {
+            500 => "trapped at the cap".to_owned(),
+            200 => {
+                let opened: usize = text
+                    .strip_prefix("opened ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("unexpected answer: {text}"));
+                assert!((1..=1024).contains(&opened), "{text}");
+                format!("opened {opened}")
+            }
+            status => panic!("status {status}: {text}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while open_fds(pid) > fds + 8 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let after = open_fds(pid);
+        assert!(after <= fds + 8, "fds {fds} -> {after}");
+        format!(
+            "status={} {outcome} node_fds_before={fds} after={after}",
+            response.status
+        )
+    });
 
     for (stream, count) in [("stdout", 1_000_000u32), ("stderr", 1_000_000)] {
         bench.attack(&format!("wagi-tiny-writes-{stream}"), || {

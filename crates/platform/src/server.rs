@@ -17,13 +17,14 @@ use crate::node::{Node, Refusal};
 /// The largest body of an admin request other than a deploy.
 pub const MAX_ADMIN_BODY: u64 = 64 << 10;
 
-/// Serves the apps of `node` on `listener`.
+/// Serves the apps of `node` on `listeners` (one serving thread each, see
+/// [`nimbus_trigger_http::serve_per_core`]).
 pub async fn serve_public(
     node: Arc<Node>,
-    listener: TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    serve(listener, shutdown, move |req, client, local| {
+    nimbus_trigger_http::serve_per_core(listeners, shutdown, move |req, client, local| {
         let node = node.clone();
         async move { node.handle(req, client, local).await }
     })

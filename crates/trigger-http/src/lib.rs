@@ -233,6 +233,22 @@ impl HttpTrigger {
     }
 }
 
+impl HttpTrigger {
+    /// As [`HttpTrigger::serve`], on one thread per listener (see
+    /// [`serve_per_core`]).
+    pub async fn serve_per_core(
+        self: Arc<Self>,
+        listeners: Vec<std::net::TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        serve_per_core(listeners, shutdown, move |req, client, local| {
+            let trigger = self.clone();
+            async move { trigger.handle(req, client, local).await }
+        })
+        .await
+    }
+}
+
 /// Serves connections from `listener` with `handler` until `shutdown`
 /// completes, then lets requests in flight finish (up to
 /// [`SHUTDOWN_GRACE`]).
@@ -302,6 +318,84 @@ where
         () = graceful.shutdown() => tracing::info!("all requests finished"),
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+    }
+    Ok(())
+}
+
+/// Binds `workers` listening sockets to `addr` with `SO_REUSEPORT`, for
+/// [`serve_per_core`]; the kernel spreads new connections over them. Port 0
+/// picks one free port for all of them.
+pub fn bind_per_core(
+    addr: SocketAddr,
+    workers: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners: Vec<std::net::TcpListener> = Vec::new();
+    let mut addr = addr;
+    for _ in 0..workers.max(1) {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// [`serve`] on one thread per listener (from [`bind_per_core`]), each with
+/// its own single-threaded runtime: a connection, its requests, their guests
+/// and responses stay on one core, with no wake-ups across threads. Stops
+/// every thread when `shutdown` completes, each after its requests in flight.
+pub async fn serve_per_core<H, F>(
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut done = Vec::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let handler = handler.clone();
+        let mut stop = stop.clone();
+        let (finished, finished_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("nimbus-http-{index}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start a serving thread's runtime")
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            let stopped = async move {
+                                let _ = stop.wait_for(|stopping| *stopping).await;
+                            };
+                            serve(listener, stopped, handler).await
+                        })
+                    });
+                let _ = finished.send(result);
+            })
+            .context("cannot start a serving thread")?;
+        done.push(finished_rx);
+    }
+    shutdown.await;
+    let _ = stopping.send(true);
+    for finished in done {
+        if let Ok(result) = finished.await {
+            result?;
         }
     }
     Ok(())

@@ -133,52 +133,46 @@ impl HttpPre {
     }
 }
 
-/// The `spin-*` headers Spin guests read; any a client sent are replaced.
-const SPIN_HEADERS: [&str; 7] = [
-    "spin-full-url",
-    "spin-path-info",
-    "spin-matched-route",
-    "spin-base-path",
-    "spin-component-route",
-    "spin-raw-component-route",
-    "spin-client-addr",
-];
+// The `spin-*` headers Spin guests read; any a client sent are replaced.
+// Constant names: `from_static` validates its argument, so not per request.
+const SPIN_FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+const SPIN_PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+const SPIN_MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+const SPIN_BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+const SPIN_RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
+const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 
-fn add_spin_headers<B>(req: &mut Request<B>, info: &RequestInfo) {
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| {
-            req.headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| info.local.to_string());
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let full_url = format!("http://{host}{path_and_query}");
-    let values = [
-        full_url,
-        info.path_info.clone(),
-        info.raw_route.clone(),
-        "/".to_owned(),
-        info.component_route.clone(),
-        info.raw_route.clone(),
-        info.client.to_string(),
-    ];
+fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
+    use std::fmt::Write as _;
+    let mut full_url = String::with_capacity(64);
+    full_url.push_str("http://");
+    let _ = match req.uri().authority() {
+        Some(authority) => write!(full_url, "{authority}"),
+        None => match req.headers().get(http::header::HOST).map(|h| h.to_str()) {
+            Some(Ok(host)) => write!(full_url, "{host}"),
+            _ => write!(full_url, "{}", info.local),
+        },
+    };
+    full_url.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    // `from_maybe_shared` takes the strings' buffers without copying them.
+    let value = |text: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok();
+    let raw_route = value(info.raw_route);
     let headers = req.headers_mut();
-    for (name, value) in SPIN_HEADERS.iter().zip(values) {
-        let name = HeaderName::from_static(name);
-        headers.remove(&name);
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(name, value);
-        }
-    }
+    let mut set = |name: HeaderName, value: Option<HeaderValue>| {
+        // `insert` replaces every value a client sent under that name.
+        match value {
+            Some(value) => headers.insert(name, value),
+            None => headers.remove(name),
+        };
+    };
+    set(SPIN_FULL_URL, value(full_url));
+    set(SPIN_PATH_INFO, value(info.path_info));
+    set(SPIN_MATCHED_ROUTE, raw_route.clone());
+    set(SPIN_BASE_PATH, Some(HeaderValue::from_static("/")));
+    set(SPIN_COMPONENT_ROUTE, value(info.component_route));
+    set(SPIN_RAW_COMPONENT_ROUTE, raw_route);
+    set(SPIN_CLIENT_ADDR, value(info.client.to_string()));
 }
 
 pub(crate) async fn handle(
@@ -199,7 +193,7 @@ pub(crate) async fn handle(
             req.headers_mut().insert(http::header::HOST, host);
         }
     }
-    add_spin_headers(&mut req, &info);
+    add_spin_headers(&mut req, info);
     let (req, body_exceeded) = {
         let (parts, body) = req.into_parts();
         let (body, exceeded) = LimitedBody::new(body, limits.max_body_size);
@@ -290,12 +284,10 @@ pub(crate) async fn handle(
         failure
     });
 
-    let waited = match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, receiver).await.ok(),
-        None => Some(receiver.await),
-    };
-    match waited {
-        Some(Ok(Ok(response))) => {
+    // One timer per request: the guest's task has the deadline, and when it
+    // stops the guest the response sender is dropped, which ends this wait.
+    match receiver.await {
+        Ok(Ok(response)) => {
             if body_exceeded.load(Ordering::Relaxed) {
                 return error_response(StatusCode::PAYLOAD_TOO_LARGE);
             }
@@ -304,15 +296,15 @@ pub(crate) async fn handle(
                     .boxed_unsync()
             })
         }
-        Some(Ok(Err(code))) => {
+        Ok(Err(code)) => {
             if body_exceeded.load(Ordering::Relaxed) {
                 return error_response(StatusCode::PAYLOAD_TOO_LARGE);
             }
             tracing::warn!(component = %component.id, "guest answered with an error: {code:?}");
             error_response(StatusCode::INTERNAL_SERVER_ERROR)
         }
-        // The guest never set a response: its task says why.
-        Some(Err(_)) => {
+        // The guest never set a response (or was stopped): its task says why.
+        Err(_) => {
             if body_exceeded.load(Ordering::Relaxed) {
                 return error_response(StatusCode::PAYLOAD_TOO_LARGE);
             }
@@ -328,8 +320,6 @@ pub(crate) async fn handle(
                 }
             }
         }
-        // The guest's task has the same deadline and logs why it stopped.
-        None => error_response(StatusCode::GATEWAY_TIMEOUT),
     }
 }
 

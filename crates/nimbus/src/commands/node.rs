@@ -33,6 +33,12 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
+    /// Serving threads, each with its own event loop and listening socket
+    /// (SO_REUSEPORT; the kernel spreads connections): a request and its
+    /// guest stay on one core [default: one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+
     /// The address of the admin API (keep it private); port 0 picks a free
     /// port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3001")]
@@ -142,13 +148,13 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let public = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let public =
+            nimbus_trigger_http::bind_per_core(args.listen, super::up::workers(args.workers))
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
         let admin = tokio::net::TcpListener::bind(args.admin)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", args.admin))?;
-        let public_addr = public.local_addr()?;
+        let public_addr = public[0].local_addr()?;
         let admin_addr = admin.local_addr()?;
         node.set_public_addr(public_addr);
         let domain = node.config().domain.clone();

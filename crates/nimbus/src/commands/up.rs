@@ -36,6 +36,12 @@ pub struct UpArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
+    /// Serving threads, each with its own event loop and listening socket
+    /// (SO_REUSEPORT; the kernel spreads connections): a request and its
+    /// guest stay on one core [default: one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+
     /// Runtime config (Spin's runtime-config.toml shape): backends of
     /// key-value stores (`[key_value_store.NAME] type = "redis"`), SQLite
     /// databases, variable values.
@@ -104,10 +110,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let _epoch = EpochTicker::start(&engine);
     runtime.block_on(async move {
         let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
+        let listeners = nimbus_trigger_http::bind_per_core(args.listen, workers(args.workers))
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let local = listener.local_addr()?;
+        let local = listeners[0].local_addr()?;
         println!("Serving http://{local}");
         println!("Available Routes:");
         for (route, component) in trigger.routes() {
@@ -116,7 +121,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tracing::info!(app = app.manifest().name(), "serving on http://{local}");
-        trigger.serve(listener, shutdown_signal()).await
+        trigger.serve_per_core(listeners, shutdown_signal()).await
+    })
+}
+
+/// `--workers`, or one per CPU.
+pub fn workers(flag: Option<u16>) -> usize {
+    flag.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     })
 }
 

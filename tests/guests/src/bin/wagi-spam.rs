@@ -2,7 +2,9 @@
 //! the hostile-guest suite. Arguments (the query string's terms under WAGI's
 //! default argv): `stdout` or `stderr` (where the writes go) and a count.
 //! It prints a CGI header, then `count` one-byte writes, each flushed (so each
-//! is a separate `fd_write`), then `done`.
+//! is a separate `fd_write`), then `done`. With `files` and a path instead, it
+//! opens that file over and over, keeping every handle, and prints how many
+//! opens succeeded before the first refusal (a handle bomb).
 
 use std::io::Write;
 
@@ -18,6 +20,21 @@ fn main() {
         .write_all(b"content-type: text/plain\n\n")
         .expect("header");
     stdout.flush().expect("flush");
+    if args.iter().any(|a| a == "files") {
+        let path = args.iter().skip(1).find(|a| a.starts_with('/')).cloned().unwrap_or_default();
+        let mut open = Vec::new();
+        let refusal = loop {
+            match std::fs::File::open(&path) {
+                Ok(file) => open.push(file),
+                Err(err) => break err,
+            }
+            if open.len() >= 1_000_000 {
+                break std::io::Error::other("a million files open");
+            }
+        };
+        writeln!(stdout, "opened {} then: {refusal}", open.len()).expect("report");
+        return;
+    }
     if to_stderr {
         let mut stderr = std::io::stderr().lock();
         for _ in 0..count {
