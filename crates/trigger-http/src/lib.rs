@@ -433,6 +433,30 @@ async fn wait_for_request_start(stream: &tokio::net::TcpStream) -> bool {
     }
 }
 
+/// Runs `fut` for at most `timeout`; `None` when the time ran out.
+///
+/// Like `tokio::time::timeout`, but the timer is armed only if `fut` does not
+/// finish in its first poll: most requests run to completion in one poll
+/// (the guest yields or waits only when it computes for longer than an epoch
+/// tick or blocks in a host call), so they never touch the timer wheel. The
+/// deadline is still counted from the call.
+pub(crate) async fn with_timeout<F: Future>(timeout: Duration, fut: F) -> Option<F::Output> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut fut = std::pin::pin!(fut);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(move |cx| {
+        if let std::task::Poll::Ready(output) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(output));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
 fn max_body_size(handler: &Handler) -> Option<u64> {
     match (&handler.executor, handler.component.limits.max_body_size) {
         (_, Some(max)) => Some(max),

@@ -256,9 +256,9 @@ pub(crate) async fn handle(
         entry.call_async(&mut store, ()).await
     };
     let result = match limits.timeout {
-        Some(timeout) => tokio::time::timeout(timeout, run)
+        Some(timeout) => crate::with_timeout(timeout, run)
             .await
-            .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
+            .unwrap_or_else(|| Err(Trap::Interrupt.into())),
         None => run.await,
     };
     log.set_memory(store.data().limiter.peak());

@@ -1,7 +1,7 @@
 //! The `wasi:http/incoming-handler` executor.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -79,6 +79,38 @@ pub(crate) struct HttpPre {
     variables: VariablesInstance,
 }
 
+/// The linker of every `wasi:http` component: the host functions are the
+/// same for all of them, so it is built once per engine, not per component
+/// (a node loads thousands of apps).
+fn linker(engine: &Engine) -> anyhow::Result<Arc<Linker<HttpState>>> {
+    static LINKERS: Mutex<Vec<(Engine, Arc<Linker<HttpState>>)>> = Mutex::new(Vec::new());
+    let mut linkers = LINKERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, linker)) = linkers.iter().find(|(e, _)| Engine::same(e, engine)) {
+        return Ok(linker.clone());
+    }
+    let mut linker = Linker::<HttpState>::new(engine);
+    // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
+    // component; they get only what the manifest grants.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)?;
+    nimbus_cap_key_value::add_to_linker(&mut linker, |s: &mut HttpState| KeyValueView {
+        instance: &mut s.key_value,
+        table: &mut s.table,
+    })
+    .map_err(anyhow::Error::from)?;
+    nimbus_cap_sqlite::add_to_linker(&mut linker, |s: &mut HttpState| SqliteView {
+        instance: &mut s.sqlite,
+        table: &mut s.table,
+    })
+    .map_err(anyhow::Error::from)?;
+    nimbus_cap_variables::add_to_linker(&mut linker, |s: &mut HttpState| &mut s.variables)
+        .map_err(anyhow::Error::from)?;
+    let linker = Arc::new(linker);
+    linkers.push((engine.clone(), linker.clone()));
+    Ok(linker)
+}
+
 impl HttpPre {
     pub fn new(
         engine: &Engine,
@@ -92,24 +124,7 @@ impl HttpPre {
                 component.id
             );
         };
-        let mut linker = Linker::<HttpState>::new(engine);
-        // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
-        // component; they get only what the manifest grants.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)?;
-        nimbus_cap_key_value::add_to_linker(&mut linker, |s: &mut HttpState| KeyValueView {
-            instance: &mut s.key_value,
-            table: &mut s.table,
-        })
-        .map_err(anyhow::Error::from)?;
-        nimbus_cap_sqlite::add_to_linker(&mut linker, |s: &mut HttpState| SqliteView {
-            instance: &mut s.sqlite,
-            table: &mut s.table,
-        })
-        .map_err(anyhow::Error::from)?;
-        nimbus_cap_variables::add_to_linker(&mut linker, |s: &mut HttpState| &mut s.variables)
-            .map_err(anyhow::Error::from)?;
+        let linker = linker(engine)?;
         let pre = linker
             .instantiate_pre(compiled)
             .map_err(anyhow::Error::from)
@@ -264,9 +279,9 @@ pub(crate) async fn handle(
         let result = match timeout {
             // Stops guest code (at its next epoch yield) and a guest
             // waiting in a host call (e.g. on an outbound request).
-            Some(timeout) => tokio::time::timeout(timeout, run)
+            Some(timeout) => crate::with_timeout(timeout, run)
                 .await
-                .unwrap_or_else(|_| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
+                .unwrap_or_else(|| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
             None => run.await,
         };
         task_log.set_memory(store.data().limiter.peak());
