@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{probe, request, write_manifest};
+use common::{probe, pump, request, write_manifest};
 use nimbus_test_guests::{guest, Target};
 
 /// A process whose stdout and stderr are collected as they arrive.
@@ -29,17 +29,6 @@ struct Proc {
     stderr: Arc<Mutex<String>>,
     /// What this is, for messages.
     what: String,
-}
-
-fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            sink.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
 }
 
 impl Proc {

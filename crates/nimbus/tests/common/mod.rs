@@ -37,7 +37,8 @@ pub struct Server {
     stderr: Arc<Mutex<String>>,
 }
 
-fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
+/// Collects `stream`'s lines into `sink` on a thread of its own.
+pub fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();

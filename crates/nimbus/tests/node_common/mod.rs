@@ -5,14 +5,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{nimbus_command, send_raw, HttpResponse};
+use crate::common::{nimbus_command, pump, send_raw, HttpResponse};
 
 /// A running `nimbus node`.
 pub struct NodeServer {
@@ -27,17 +26,6 @@ pub struct NodeServer {
     pub token: String,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
-}
-
-fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            sink.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
 }
 
 fn addr_after(out: &str, marker: &str) -> Option<SocketAddr> {
