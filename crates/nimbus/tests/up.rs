@@ -280,6 +280,9 @@ fn over_max_concurrency_gets_503_with_retry_after() {
     for _attempt in 0..5 {
         let handle =
             std::thread::spawn(move || request(addr, "GET", "/one/?do=sleep&ms=3000", &[], b""));
+        // Let the slow request take the slot first: a probe that arrives
+        // first takes it itself, and the slow request is the one refused.
+        std::thread::sleep(Duration::from_millis(300));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !handle.is_finished() && Instant::now() < deadline {
             let response = server.get("/one/");
