@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context as _;
+use nimbus_runtime::wasmtime::component::ResourceTable;
 use nimbus_runtime::Capability;
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -170,8 +171,22 @@ impl WasiAppState {
 }
 
 /// The most handles (open files, directories, streams) a `wasm32-wasip1`
-/// instance may hold at once; past it, opening another fails in the guest.
+/// instance may hold at once; past it, opening another traps.
 pub const MAX_P1_HANDLES: usize = 1024;
+
+/// The most host resources (fields, bodies, streams, pollables, open files)
+/// one component instance may hold at once; past it the host call traps.
+/// Host memory and descriptors behind handles are not counted by the
+/// `memory` limit (Wasmtime's default cap is 1,000,000).
+pub const MAX_RESOURCES: usize = 4096;
+
+/// The resource table of a component instance, capped at [`MAX_RESOURCES`].
+/// Every executor takes its table from here.
+pub fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
+}
 
 /// The WASI capability.
 #[derive(Debug, Default, Clone, Copy)]

@@ -3,36 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{nimbus_command, request, upstream, Server};
-
-fn example(name: &str) -> PathBuf {
-    nimbus_test_guests::workspace_root()
-        .join("examples")
-        .join(name)
-}
-
-/// `nimbus build -f DIR`; panics with the output on failure.
-fn build(dir: &Path) {
-    let output = nimbus_command()
-        .arg("build")
-        .arg("-f")
-        .arg(dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("run nimbus build");
-    assert!(
-        output.status.success(),
-        "nimbus build -f {} failed:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use common::{build, example, nimbus_command, request, upstream, Server};
 
 fn serve(name: &str) -> Server {
     let dir = example(name);

@@ -16,40 +16,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{nimbus_command, probe, request, write_manifest, HttpResponse, Server};
+use common::{
+    build, example, nimbus_command, probe, request, write_manifest, HttpResponse, Server,
+};
 use nimbus_platform::serde_json::{self, json, Value as Json};
 use nimbus_test_guests::{package_guest, Target};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn example(name: &str) -> PathBuf {
-    nimbus_test_guests::workspace_root()
-        .join("examples")
-        .join(name)
-}
-
-/// `nimbus build -f DIR` (the example's own cargo build, from source).
-fn build(dir: &Path) {
-    let output = nimbus_command()
-        .arg("build")
-        .arg("-f")
-        .arg(dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("run nimbus build");
-    assert!(
-        output.status.success(),
-        "nimbus build -f {} failed:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// A guest of `tests/guests-kv`, as a path usable in a manifest.
 fn kv_guest(name: &str) -> String {

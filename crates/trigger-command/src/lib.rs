@@ -152,7 +152,7 @@ async fn run_component(
     })?;
     let state = ComponentState {
         ctx: wasi.finish(wasi.builder()),
-        table: ResourceTable::new(),
+        table: nimbus_cap_wasi::resource_table(),
         limiter: MemoryLimiter::new(limits.max_memory),
     };
     let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;

@@ -433,6 +433,20 @@ async fn wait_for_request_start(stream: &tokio::net::TcpStream) -> bool {
     }
 }
 
+/// Makes guest code in `store` yield to its serving thread at every epoch
+/// tick (to the back of the queue: `yield_now`), so a guest that computes
+/// never holds the thread, and the other requests on it, for its whole
+/// timeout; [`with_timeout`] stops it at a yield.
+pub(crate) fn yield_every_tick<T>(store: &mut nimbus_runtime::wasmtime::Store<T>) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| {
+        Ok(nimbus_runtime::wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+}
+
 /// Runs `fut` for at most `timeout`; `None` when the time ran out.
 ///
 /// Like `tokio::time::timeout`, but the timer is armed only if `fut` does not

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use nimbus_app::AppComponent;
 use nimbus_manifest::Executor;
 use nimbus_runtime::wasmtime::{
-    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline,
+    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap,
 };
 use nimbus_runtime::{Compiled, MemoryLimiter};
 use percent_encoding::percent_decode_str;
@@ -236,17 +236,7 @@ pub(crate) async fn handle(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    // Guest code yields to the executor at every epoch tick (to the back of
-    // the queue: `yield_now`), so a guest that spins never holds a worker
-    // thread, and every other app, for its whole timeout; the timeout below
-    // stops it at its next yield.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| {
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
+    crate::yield_every_tick(&mut store);
 
     let run = async {
         let started = std::time::Instant::now();

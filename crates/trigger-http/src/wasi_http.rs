@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use nimbus_app::AppComponent;
 use nimbus_cap_outbound_http::OutboundHttp;
 use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
-use nimbus_runtime::wasmtime::{Engine, Store, UpdateDeadline};
+use nimbus_runtime::wasmtime::{Engine, Store};
 use nimbus_runtime::{Compiled, MemoryLimiter};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -27,13 +27,9 @@ use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
 
-/// The most host resources (fields, bodies, streams, pollables, open files)
-/// one request may hold at once; past it the host call traps (500). Host
-/// memory behind handles is not counted by the `memory` limit: this and
-/// [`MAX_FIELDS_SIZE`] bound it (Wasmtime's default is 1,000,000).
-const MAX_RESOURCES: usize = 4096;
 /// The most bytes (in memory) of one `fields` resource (Wasmtime's default:
-/// 128 KiB).
+/// 128 KiB). With the resource cap of [`nimbus_cap_wasi::resource_table`], it
+/// bounds the host memory a request can hold through handles.
 const MAX_FIELDS_SIZE: usize = 32 << 10;
 
 /// Per-request store state of a `wasi:http` component: one field per
@@ -222,11 +218,7 @@ pub(crate) async fn handle(
             http.set_field_size_limit(MAX_FIELDS_SIZE);
             http
         },
-        table: {
-            let mut table = ResourceTable::new();
-            table.set_max_capacity(MAX_RESOURCES);
-            table
-        },
+        table: nimbus_cap_wasi::resource_table(),
         limiter: MemoryLimiter::new(limits.memory),
         outbound: pre.outbound.clone(),
         key_value: pre.key_value.clone(),
@@ -235,17 +227,7 @@ pub(crate) async fn handle(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    // Guest code yields to the executor at every epoch tick (to the back of
-    // the queue: `yield_now`), so a guest that spins never holds a worker
-    // thread, and every other app, for its whole timeout; the timeout below
-    // stops it at its next yield.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| {
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
+    crate::yield_every_tick(&mut store);
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let resources = store

@@ -328,3 +328,32 @@ pub fn upstream() -> u16 {
     });
     port
 }
+
+/// `examples/NAME` in the workspace.
+pub fn example(name: &str) -> PathBuf {
+    nimbus_test_guests::workspace_root()
+        .join("examples")
+        .join(name)
+}
+
+/// `nimbus build -f DIR` (the app's own cargo builds, from source); panics
+/// with the output on failure.
+pub fn build(dir: &Path) {
+    let output = nimbus_command()
+        .arg("build")
+        .arg("-f")
+        .arg(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run nimbus build");
+    assert!(
+        output.status.success(),
+        "nimbus build -f {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
