@@ -32,6 +32,9 @@ pub struct AppOptions {
     pub runtime_config: Option<RuntimeConfig>,
     /// SQL run against the `default` database before serving (`--sqlite`).
     pub sqlite_migrations: Vec<String>,
+    /// App variable values (`--variable NAME=VALUE`); they take precedence
+    /// over the environment and the runtime config.
+    pub variables: Vec<(String, String)>,
 }
 
 /// The host services of one app, configured once and shared by every
@@ -205,8 +208,12 @@ fn configure_services(manifest: &Manifest, options: AppOptions) -> anyhow::Resul
             .run_migrations(nimbus_cap_sqlite::DEFAULT_LABEL, sql)
             .context("--sqlite")?;
     }
-    let variables = VariablesCapability
-        .configure(variables_config, manifest, &|name| std::env::var(name).ok())?;
+    let variables = VariablesCapability.configure_with(
+        &options.variables,
+        variables_config,
+        manifest,
+        &|name| std::env::var(name).ok(),
+    )?;
     Ok(AppServices {
         key_value,
         sqlite,

@@ -102,6 +102,7 @@ pub struct VariablesCapability;
 /// Where an app variable's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
+    Flag,
     Env(String),
     RuntimeConfig,
     Default,
@@ -110,6 +111,7 @@ enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Source::Flag => f.write_str("--variable"),
             Source::Env(name) => write!(f, "environment variable {name}"),
             Source::RuntimeConfig => f.write_str("runtime config [variables]"),
             Source::Default => f.write_str("manifest default"),
@@ -151,6 +153,19 @@ impl VariablesCapability {
         manifest: &Manifest,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<VariablesAppState> {
+        self.configure_with(&[], config, manifest, env)
+    }
+
+    /// As [`configure`](Self::configure), with `values` (name, value) given
+    /// on the command line (`nimbus up --variable`), which come first, before
+    /// the environment (as Spin's `--variable`).
+    pub fn configure_with(
+        &self,
+        values: &[(String, String)],
+        config: Option<VariablesConfig>,
+        manifest: &Manifest,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<VariablesAppState> {
         let config = config.unwrap_or_default();
         let mut problems = Vec::new();
 
@@ -184,7 +199,9 @@ impl VariablesCapability {
                 .into_iter()
                 .map(|prefix| format!("{prefix}{upper}"))
                 .find_map(|key| env(&key).map(|value| (value, Source::Env(key))));
-            let found = from_env
+            let from_flag = values.iter().rev().find(|(n, _)| n == name.as_str());
+            let found = (from_flag.map(|(_, v)| (v.clone(), Source::Flag)))
+                .or(from_env)
                 .or_else(|| {
                     config
                         .values

@@ -30,28 +30,47 @@ pub struct DirGrant {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirGrantParseError {
     /// `HOST::` or `::GUEST`.
-    #[error("expected HOST::GUEST (optionally HOST::GUEST:ro), got {0:?}")]
+    #[error("expected HOST::GUEST (optionally HOST::GUEST:ro or HOST::GUEST:rw), got {0:?}")]
     Empty(String),
+    /// `HOST:GUEST`: one colon where two are meant.
+    #[error(
+        "{given:?}: HOST::GUEST takes two colons between the host directory and the guest \
+         path; did you mean {suggestion:?}?"
+    )]
+    OneColon {
+        /// The value as given.
+        given: String,
+        /// The same with `::`.
+        suggestion: String,
+    },
 }
 
 impl FromStr for DirGrant {
     type Err = DirGrantParseError;
 
     /// Parses `HOST::GUEST`, `HOST::GUEST:ro`, `HOST::GUEST:rw` or `HOST`
-    /// (same path in the guest).
+    /// (same path in the guest; `HOST:ro` and `HOST:rw` too). A single colon
+    /// between two paths (`data:/data`) is refused with a hint: the host
+    /// path alone would name a directory called `data:/data`.
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let (host, guest) = value.split_once("::").unwrap_or((value, value));
-        let (guest, read_only) = if let Some(guest) = guest.strip_suffix(":ro") {
-            (guest, true)
-        } else if let Some(guest) = guest.strip_suffix(":rw") {
-            (guest, false)
+        let (rest, read_only) = if let Some(rest) = value.strip_suffix(":ro") {
+            (rest, true)
+        } else if let Some(rest) = value.strip_suffix(":rw") {
+            (rest, false)
         } else {
-            (guest, false)
+            (value, false)
         };
-        let host = if host == value && read_only {
-            guest
-        } else {
-            host
+        let (host, guest) = match rest.split_once("::") {
+            Some(pair) => pair,
+            None if rest.contains(':') && !is_windows_drive(rest) => {
+                let (host, guest) = rest.split_once(':').unwrap_or((rest, rest));
+                let suffix = &value[rest.len()..];
+                return Err(DirGrantParseError::OneColon {
+                    given: value.to_owned(),
+                    suggestion: format!("{host}::{guest}{suffix}"),
+                });
+            }
+            None => (rest, rest),
         };
         if host.is_empty() || guest.is_empty() {
             return Err(DirGrantParseError::Empty(value.to_owned()));
@@ -62,6 +81,16 @@ impl FromStr for DirGrant {
             read_only,
         })
     }
+}
+
+/// `C:\dir` or `C:/dir`: the colon belongs to the path.
+fn is_windows_drive(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.len() >= 3
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1] == b':'
+        && matches!(bytes[2], b'\\' | b'/')
+        && !path[2..].contains(':')
 }
 
 /// Where the guest's standard streams go.
@@ -267,6 +296,45 @@ mod tests {
 
         assert!("::/data".parse::<DirGrant>().is_err());
         assert!("./data::".parse::<DirGrant>().is_err());
+    }
+
+    #[test]
+    fn rw_is_the_explicit_read_write_suffix() {
+        let grant: DirGrant = "data::/data:rw".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from("data"));
+        assert_eq!(grant.guest, "/data");
+        assert!(!grant.read_only);
+
+        let grant: DirGrant = "/srv:rw".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from("/srv"));
+        assert_eq!(grant.guest, "/srv");
+        assert!(!grant.read_only);
+    }
+
+    #[test]
+    fn one_colon_between_paths_is_refused_with_a_hint() {
+        for (given, suggestion) in [
+            ("data:/data", "data::/data"),
+            ("data:/data:ro", "data::/data:ro"),
+            ("./in:/in:rw", "./in::/in:rw"),
+        ] {
+            let err = given.parse::<DirGrant>().unwrap_err();
+            assert_eq!(
+                err,
+                DirGrantParseError::OneColon {
+                    given: given.to_owned(),
+                    suggestion: suggestion.to_owned()
+                }
+            );
+            let message = err.to_string();
+            assert!(message.contains("two colons"), "{message}");
+            assert!(message.contains(&format!("{suggestion:?}")), "{message}");
+        }
+        // A Windows drive letter is not a separator.
+        let grant: DirGrant = r"C:\data::/data".parse().unwrap();
+        assert_eq!(grant.host, PathBuf::from(r"C:\data"));
+        let grant: DirGrant = r"C:\data".parse().unwrap();
+        assert_eq!(grant.guest, r"C:\data");
     }
 
     #[test]

@@ -40,6 +40,9 @@ enum Command {
     New(commands::new::NewArgs),
     Compile(commands::compile::CompileArgs),
     Node(commands::node::NodeArgs),
+    // `--hostname` is checked here (the arguments live in deploy.rs), so that
+    // a bad one is refused, saying what a host name is, before packing.
+    #[command(mut_arg("hostnames", |arg| arg.value_parser(commands::values::hostname)))]
     Deploy(commands::deploy::DeployArgs),
     Apps(commands::apps::AppsArgs),
     Keygen(commands::keygen::KeygenArgs),

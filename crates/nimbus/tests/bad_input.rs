@@ -303,24 +303,6 @@ fn read_one_response(stream: &mut TcpStream) -> u16 {
     }
 }
 
-/// The `nimbus up` process serving `manifest` (found by its command line).
-fn server_pid(manifest: &Path) -> u32 {
-    let needle = manifest.to_str().unwrap();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.contains(&&b"up"[..]) && args.contains(&needle.as_bytes()) {
-            return pid;
-        }
-    }
-    panic!("no nimbus up process for {needle}");
-}
-
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -868,7 +850,7 @@ fn a_thousand_idle_connections_do_not_stop_others_and_are_closed() {
     let manifest = app(dir.path());
     let server = Server::start(&manifest);
     let addr = server.addr;
-    let pid = server_pid(&manifest);
+    let pid = server.process.pid();
     // Warm up (the first request opens whatever the server opens lazily).
     assert_eq!(server.get("/ok/").status, 200);
     let baseline = fd_count(pid);
@@ -975,32 +957,8 @@ fn silent_connections_do_not_hold_up_shutdown() {
 
 /// Runs `nimbus up` on `manifest`; it must exit (not serve) within a minute.
 fn up_must_fail(manifest: &Path) -> (Option<i32>, String) {
-    let mut child = common::nimbus_command()
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return (status.code(), stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nimbus up served (or hung) on a bad module");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (status, stderr) = common::up_refused(common::up_command(manifest, &[]));
+    (status.code(), stderr)
 }
 
 /// `bytes` with every `from` replaced by `to` (same length).

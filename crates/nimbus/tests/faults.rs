@@ -14,94 +14,24 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{probe, pump, request, write_manifest};
+use common::{probe, request, signal, write_manifest, Spawned};
 use nimbus_test_guests::{guest, Target};
 
-/// A process whose stdout and stderr are collected as they arrive.
-struct Proc {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    /// What this is, for messages.
-    what: String,
-}
+/// A wrapper script that starts nimbus in a mount namespace of its own (see
+/// [`nimbus_on_small_disk`]): on drop, the nimbus it started is killed too,
+/// then the script.
+struct Wrapped(Spawned);
 
-impl Proc {
-    fn spawn(what: &str, mut command: Command) -> Proc {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        pump(child.stdout.take().unwrap(), stdout.clone());
-        pump(child.stderr.take().unwrap(), stderr.clone());
-        Proc {
-            child,
-            stdout,
-            stderr,
-            what: what.to_owned(),
-        }
-    }
-
-    fn output(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits for `nimbus up` to print its address.
-    fn wait_until_serving(&mut self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = self.output();
-            if let Some(rest) = out.split("Serving http://").nth(1) {
-                if let Some(line) = rest.lines().next().filter(|_| rest.contains('\n')) {
-                    return line.trim().parse().unwrap();
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "{} exited with {status} before serving\n--- stdout\n{out}\n--- stderr\n{}",
-                    self.what,
-                    self.logs()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not start in time",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the process exits (and its output is drained).
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the pumps read the last lines.
-                std::thread::sleep(Duration::from_millis(200));
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit", self.what);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl Wrapped {
     /// The pid the wrapper script printed for the nimbus it started last.
     fn nimbus_pid(&self) -> Option<u32> {
-        self.logs()
+        self.0
+            .logs()
             .lines()
             .rev()
             .find_map(|line| line.strip_prefix("nimbus-pid: "))
@@ -109,30 +39,14 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
+impl Drop for Wrapped {
     fn drop(&mut self) {
         if let Some(pid) = self.nimbus_pid() {
             signal(pid, "KILL");
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- {} stdout\n{}\n--- {} stderr\n{}",
-                self.what,
-                self.output(),
-                self.what,
-                self.logs()
-            );
-        }
+        // Then the Spawned inside kills the script (printing its output if
+        // the test is failing).
     }
-}
-
-fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 // ---------------------------------------------------------------------------
@@ -334,8 +248,11 @@ source = "{}"
         ];
         let mut command = nimbus_on_small_disk(&cache, disk, 1, &args);
         command.env("RUST_LOG", "info");
-        let mut server = Proc::spawn(&format!("nimbus up ({disk:?} disk)"), command);
-        let addr = server.wait_until_serving();
+        let mut server = Wrapped(Spawned::spawn(
+            &format!("nimbus up ({disk:?} disk)"),
+            command,
+        ));
+        let addr = server.0.wait_for_addr("Serving ");
         for i in 0..20 {
             for name in ["a", "b"] {
                 let response = request(addr, "GET", &format!("/{name}/{i}"), &[], b"");
@@ -351,8 +268,8 @@ source = "{}"
         }
         let pid = server.nimbus_pid().expect("the script printed the pid");
         signal(pid, "TERM");
-        let status = server.wait(Duration::from_secs(60));
-        let logs = server.logs();
+        let status = server.0.wait(Duration::from_secs(60));
+        let logs = server.0.logs();
         assert!(status.success(), "{disk:?}: the wrapper failed:\n{logs}");
         assert!(
             logs.contains("run 1 exit: 0"),
@@ -374,9 +291,12 @@ fn nimbus_run_runs_with_the_compile_cache_on_a_full_disk_and_says_so_once() {
         // Two runs on the same disk: the second must not trust anything the
         // first left, and must say so once again (one warning per process).
         let command = nimbus_on_small_disk(&cache, disk, 2, &["run".into(), hello.clone().into()]);
-        let mut run = Proc::spawn(&format!("nimbus run ({disk:?} disk)"), command);
-        let status = run.wait(Duration::from_secs(120));
-        let (stdout, logs) = (run.output(), run.logs());
+        let mut run = Wrapped(Spawned::spawn(
+            &format!("nimbus run ({disk:?} disk)"),
+            command,
+        ));
+        let status = run.0.wait(Duration::from_secs(120));
+        let (stdout, logs) = (run.0.output(), run.0.logs());
         assert!(status.success(), "{disk:?}: the wrapper failed:\n{logs}");
         assert_eq!(stdout, "Hello, World!\nHello, World!\n", "{disk:?}\n{logs}");
         let mut rest = logs.as_str();
@@ -635,9 +555,9 @@ source = "{wagi}"
         .arg("-f")
         .arg(&manifest)
         .args(["--listen", "127.0.0.1:0"]);
-    let mut server = Proc::spawn("nimbus up (soak)", command);
-    let addr = server.wait_until_serving();
-    let pid = server.child.id();
+    let mut server = Spawned::spawn("nimbus up (soak)", command);
+    let addr = server.wait_for_addr("Serving ");
+    let pid = server.pid();
 
     let body_is = |n: usize| -> fn(&[u8]) -> bool {
         match n {
@@ -753,7 +673,7 @@ source = "{wagi}"
             rss_and_fds(pid)
         };
         samples.push((started.elapsed(), sample.0, sample.1));
-        if let Ok(Some(status)) = server.child.try_wait() {
+        if let Some(status) = server.try_wait() {
             panic!("nimbus up died during the soak: {status}");
         }
     }

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    build, example, nimbus_command, probe, request, write_manifest, HttpResponse, Server,
+    build, example, nimbus_command, probe, request, up_command, up_refused, write_manifest,
+    HttpResponse, Server,
 };
 use nimbus_platform::serde_json::{self, json, Value as Json};
 use nimbus_test_guests::{package_guest, Target};
@@ -245,145 +246,30 @@ impl Drop for Redis {
 // `nimbus up` with a chosen environment, and `nimbus up` that must fail
 // ---------------------------------------------------------------------------
 
-/// A running `nimbus up` whose environment the test chooses (variables,
-/// `RUST_LOG`); [`Server`] sets neither. Killed on drop.
-struct EnvServer {
-    child: Child,
-    addr: SocketAddr,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut stream = stream;
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stream.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-}
-
-/// Spawns `nimbus up -f manifest --listen 127.0.0.1:0 args…` with `env`
-/// added, collecting its output.
-fn spawn_up(
-    manifest: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (Child, Arc<Mutex<String>>, Arc<Mutex<String>>) {
-    let mut command = nimbus_command();
+/// `nimbus up -f manifest --listen 127.0.0.1:0 args…` with the environment
+/// the test chooses (variables, `RUST_LOG`): none of the API_KEY variables
+/// the tests use, plus `env`.
+fn up_with_env(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = up_command(manifest, args);
     command
-        .arg("up")
-        .arg("-f")
-        .arg(manifest)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
         .env_remove("NIMBUS_VARIABLE_API_KEY")
-        .env_remove("SPIN_VARIABLE_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("SPIN_VARIABLE_API_KEY");
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().expect("start nimbus up");
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let stderr = Arc::new(Mutex::new(String::new()));
-    pump(child.stdout.take().unwrap(), stdout.clone());
-    pump(child.stderr.take().unwrap(), stderr.clone());
-    (child, stdout, stderr)
+    command
 }
 
-impl EnvServer {
-    fn start(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> EnvServer {
-        let (mut child, stdout, stderr) = spawn_up(manifest, args, env);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = stdout.lock().unwrap().clone();
-            if let Some(rest) = out.split("Serving http://").nth(1) {
-                if let Some(line) = rest.lines().next().filter(|_| rest.contains('\n')) {
-                    return EnvServer {
-                        child,
-                        addr: line.trim().parse().unwrap(),
-                        stdout,
-                        stderr,
-                    };
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "nimbus up exited with {status} before serving\n--- stdout\n{out}\n--- stderr\n{}",
-                    stderr.lock().unwrap()
-                );
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("nimbus up did not start in time:\n{out}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn get(&self, path: &str) -> HttpResponse {
-        get(self.addr, path)
-    }
-
-    /// Stops the server (SIGKILL) and returns everything it wrote: stdout,
-    /// stderr.
-    fn stop(mut self) -> (String, String) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Let the pump threads drain the pipes.
-        std::thread::sleep(Duration::from_millis(200));
-        (
-            self.stdout.lock().unwrap().clone(),
-            self.stderr.lock().unwrap().clone(),
-        )
-    }
-}
-
-impl Drop for EnvServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- nimbus up stdout\n{}\n--- nimbus up stderr\n{}",
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
-            );
-        }
-    }
+/// A running `nimbus up` whose environment the test chooses (variables,
+/// `RUST_LOG`); [`Server::start`] sets `RUST_LOG=info`. Killed on drop.
+fn start_with_env(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    Server::spawn(up_with_env(manifest, args, env))
 }
 
 /// Runs `nimbus up` that must refuse to start: returns its exit code and
 /// stderr. Panics if it serves or runs for more than a minute.
 fn up_fails(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let (mut child, stdout, stderr) = spawn_up(manifest, args, env);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() > deadline || stdout.lock().unwrap().contains("Serving http://") {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "nimbus up {args:?} should have refused to start, but it kept running:\n{}\n{}",
-                stdout.lock().unwrap(),
-                stderr.lock().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    std::thread::sleep(Duration::from_millis(100));
-    let stderr = stderr.lock().unwrap().clone();
+    let (status, stderr) = up_refused(up_with_env(manifest, args, env));
     (status.code().unwrap_or(-1), stderr)
 }
 
@@ -1006,7 +892,7 @@ source = "{}"
 fn guests_read_variables_and_secrets_never_reach_the_logs() {
     let tmp = tempfile::tempdir().unwrap();
     let manifest = variables_app(tmp.path());
-    let server = EnvServer::start(
+    let server = start_with_env(
         &manifest,
         &[],
         &[("NIMBUS_VARIABLE_API_KEY", SECRET), ("RUST_LOG", "debug")],
@@ -1065,7 +951,7 @@ fn required_variables_come_from_the_environment_or_the_runtime_config_or_up_fail
     assert!(stderr.contains("NIMBUS_VARIABLE_API_KEY"), "{stderr}");
 
     // Spin's environment prefix.
-    let server = EnvServer::start(
+    let server = start_with_env(
         &manifest,
         &[],
         &[("SPIN_VARIABLE_API_KEY", "from-spin-env")],
@@ -1082,11 +968,11 @@ fn required_variables_come_from_the_environment_or_the_runtime_config_or_up_fail
     .unwrap();
     let config = path_text(&config);
     let args = ["--runtime-config-file", config.as_str()];
-    let server = EnvServer::start(&manifest, &args, &[]);
+    let server = start_with_env(&manifest, &args, &[]);
     assert_eq!(server.get("/spin/token").text(), "Bearer from-config");
     assert_eq!(server.get("/get/message").text(), "Hi, world");
     drop(server);
-    let server = EnvServer::start(&manifest, &args, &[("NIMBUS_VARIABLE_API_KEY", "from-env")]);
+    let server = start_with_env(&manifest, &args, &[("NIMBUS_VARIABLE_API_KEY", "from-env")]);
     assert_eq!(server.get("/get/token").text(), "Bearer from-env");
 }
 

@@ -109,7 +109,8 @@ impl Drop for AccessLog {
             path = %self.path,
             component = component.unwrap_or("-"),
             status,
-            duration_ms = format!("{:.3}", duration.as_secs_f64() * 1000.0),
+            // A number (microsecond precision), not a string, in JSON logs.
+            duration_ms = (duration.as_secs_f64() * 1e6).round() / 1e3,
             memory,
             instantiate_us = nanos / 1000,
             "request"

@@ -15,6 +15,9 @@ Examples:
   nimbus apps info hello
   nimbus apps rollback hello
   nimbus apps rm hello")]
+// `--token` (declared in deploy.rs) is accepted after the subcommand too, as
+// `--to` is: `nimbus apps list --token T`.
+#[command(mut_arg("token", |arg| arg.global(true)))]
 pub struct AppsArgs {
     #[command(subcommand)]
     command: AppsCommand,

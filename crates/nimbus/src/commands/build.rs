@@ -25,7 +25,8 @@ Exit status:
 Examples:
   nimbus build
   nimbus build hello
-  nimbus build -f apps/shop/spin.toml")]
+  nimbus build -f apps/shop/spin.toml
+  nimbus build --up -- --listen 127.0.0.1:8080   # then serve, as `spin build --up`")]
 pub struct BuildArgs {
     /// The app manifest, or a directory holding one [default: nimbus.toml,
     /// else spin.toml, in the current directory]
@@ -40,6 +41,23 @@ pub struct BuildArgs {
     /// Build only these components [default: all of them]
     #[arg(value_name = "COMPONENT")]
     components: Vec<String>,
+
+    /// Serve the app with `nimbus up` once the build succeeds (as `spin
+    /// build --up`); arguments after `--` go to `nimbus up`.
+    #[arg(short = 'u', long)]
+    up: bool,
+
+    /// Arguments for `nimbus up` (with --up).
+    #[arg(last = true, value_name = "UP_ARGS", requires = "up")]
+    up_args: Vec<String>,
+}
+
+/// `nimbus up`'s arguments on their own, for `nimbus build --up`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "nimbus up")]
+struct UpCommand {
+    #[command(flatten)]
+    up: crate::commands::up::UpArgs,
 }
 
 pub fn main(args: BuildArgs) -> i32 {
@@ -53,9 +71,18 @@ pub fn main(args: BuildArgs) -> i32 {
     };
     let mut selected = args.components;
     selected.extend(args.component_ids);
-    match build(&manifest, &selected) {
-        Ok(()) => 0,
-        Err(err) => exit::report(&err),
+    if let Err(err) = build(&manifest, &selected) {
+        return exit::report(&err);
+    }
+    if !args.up {
+        return 0;
+    }
+    // `up` serves the manifest just built.
+    let mut argv = vec!["nimbus up".into(), "-f".into(), path.into_os_string()];
+    argv.extend(args.up_args.into_iter().map(Into::into));
+    match <UpCommand as clap::Parser>::try_parse_from(argv) {
+        Ok(command) => crate::commands::up::main(command.up),
+        Err(err) => err.exit(),
     }
 }
 
@@ -93,7 +120,8 @@ pub fn report_manifest_error(err: &ManifestError) -> i32 {
     exit::FAILURE
 }
 
-fn build(manifest: &Manifest, selected: &[String]) -> anyhow::Result<()> {
+/// Runs the build commands of the `selected` components (all when empty).
+pub fn build(manifest: &Manifest, selected: &[String]) -> anyhow::Result<()> {
     for id in selected {
         if manifest.component(id).is_none() {
             let known: Vec<&str> = manifest.components.keys().map(|id| id.as_str()).collect();

@@ -8,3 +8,4 @@ pub mod node;
 pub mod run;
 pub mod sign;
 pub mod up;
+pub mod values;

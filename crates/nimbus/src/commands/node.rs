@@ -9,6 +9,7 @@ use clap::Args;
 use nimbus_platform::{server, signing, Node, NodeConfig, NodeOptions};
 
 use crate::commands::run::CacheArgs;
+use crate::commands::values;
 use crate::exit;
 
 /// Run a node: many apps in one process, reached by host name
@@ -29,8 +30,14 @@ Examples:
   nimbus node --trusted-key ci.key.pub --require-signatures
   curl -H 'Host: hello.localhost' 127.0.0.1:3000/")]
 pub struct NodeArgs {
-    /// The address apps are served on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    /// The address apps are served on: HOST:PORT (an IP address or a host
+    /// name) or a port number (on 127.0.0.1); port 0 picks a free port.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:3000",
+        value_parser = values::listen_address
+    )]
     listen: SocketAddr,
 
     /// Serving threads, each with its own event loop and listening socket
@@ -39,9 +46,14 @@ pub struct NodeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
 
-    /// The address of the admin API (keep it private); port 0 picks a free
-    /// port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3001")]
+    /// The address of the admin API (keep it private), as --listen; port 0
+    /// picks a free port.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:3001",
+        value_parser = values::listen_address
+    )]
     admin: SocketAddr,
 
     /// Where bundles, the deployed set and the admin token are kept.

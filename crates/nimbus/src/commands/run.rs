@@ -7,7 +7,11 @@ use anyhow::Context as _;
 use bytesize::ByteSize;
 use clap::Args;
 use nimbus_cap_wasi::{DirGrant, Stdio, WasiCapability, WasiGrants};
-use nimbus_runtime::{Capability as _, CompileCache, EngineConfig, Loader, ResourceLimits};
+use nimbus_runtime::wasmtime::component::Component;
+use nimbus_runtime::wasmtime::Engine;
+use nimbus_runtime::{
+    Capability as _, CompileCache, Compiled, EngineConfig, LoadError, Loader, ResourceLimits,
+};
 use nimbus_trigger_command::Outcome;
 
 use crate::exit;
@@ -35,9 +39,10 @@ Examples:
   nimbus run --dir ./data::/data read-config.wasm
   nimbus run --max-memory 32MiB --timeout 2s app.wasm -- --flag arg")]
 pub struct RunArgs {
-    /// Grant a host directory: HOST::GUEST (read-write), HOST::GUEST:ro
-    /// (read-only), or HOST (same path inside). Repeatable.
-    #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
+    /// Grant a host directory: HOST::GUEST (read-write; `:rw` may be added),
+    /// HOST::GUEST:ro (read-only), or HOST (same path inside). Two colons
+    /// between HOST and GUEST. Repeatable.
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro|:rw]")]
     dirs: Vec<DirGrant>,
 
     /// Set an environment variable: KEY=VALUE, or KEY to pass the host's value
@@ -138,7 +143,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     .build()?;
     let loader = Loader::new(engine.clone(), args.cache.cache());
-    let compiled = loader.load_file(&wasm)?;
+    let compiled = loader
+        .load_file(&wasm)
+        .map_err(|err| explain_load_error(err, args.fuel.is_some()))?;
+    if let Compiled::Component(component) = &*compiled {
+        if is_http_component(&engine, component) {
+            anyhow::bail!(
+                "{}: this is a wasi:http component (it exports wasi:http/incoming-handler, \
+                 not wasi:cli/run): serve it with `nimbus up` (from a manifest with an \
+                 [[trigger.http]] route to it; `nimbus new` writes one)",
+                wasm.display()
+            );
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -182,6 +199,45 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             exit::FUEL
         }
     })
+}
+
+/// A `.cwasm` compiled with or without fuel metering does not load into an
+/// engine configured the other way: say which `nimbus compile` to run.
+fn explain_load_error(err: LoadError, fuel: bool) -> anyhow::Error {
+    let LoadError::IncompatiblePrecompiled { path, message } = &err else {
+        return err.into();
+    };
+    if !message.contains("fuel support") {
+        return err.into();
+    }
+    let wasm = path.with_extension("wasm");
+    if fuel {
+        anyhow::anyhow!(
+            "{} was compiled without fuel metering, which --fuel needs: recompile it with \
+             `nimbus compile --fuel {}` (or run the .wasm itself)",
+            path.display(),
+            wasm.display()
+        )
+    } else {
+        anyhow::anyhow!(
+            "{} was compiled with fuel metering (`nimbus compile --fuel`): run it with --fuel N, \
+             or recompile it with `nimbus compile {}`",
+            path.display(),
+            wasm.display()
+        )
+    }
+}
+
+/// Whether `component` is an HTTP handler (exports
+/// `wasi:http/incoming-handler`) rather than a command (`wasi:cli/run`).
+fn is_http_component(engine: &Engine, component: &Component) -> bool {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let exports_named = |prefix: &str| exports.iter().any(|name| name.starts_with(prefix));
+    exports_named("wasi:http/incoming-handler@") && !exports_named("wasi:cli/run@")
 }
 
 /// A size as the user wrote it (for messages) and in bytes.

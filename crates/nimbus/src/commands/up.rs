@@ -11,8 +11,9 @@ use nimbus_manifest::{Manifest, ManifestError};
 use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
 
-use crate::commands::build::{manifest_path, report_manifest_error};
+use crate::commands::build::{self, manifest_path, report_manifest_error};
 use crate::commands::run::CacheArgs;
+use crate::commands::values;
 use crate::exit;
 
 /// Serve the app in nimbus.toml (or spin.toml) over HTTP.
@@ -32,9 +33,31 @@ pub struct UpArgs {
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
     file: Option<PathBuf>,
 
-    /// The address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    /// The address to listen on: HOST:PORT (an IP address or a host name)
+    /// or a port number (on 127.0.0.1); port 0 picks a free port.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:3000",
+        value_parser = values::listen_address
+    )]
     listen: SocketAddr,
+
+    /// Run `nimbus build` first (every component's build command), then
+    /// serve.
+    #[arg(long)]
+    build: bool,
+
+    /// Set an environment variable for every component: KEY=VALUE (over the
+    /// manifest's `environment`). Repeatable.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = values::key_value)]
+    envs: Vec<(String, String)>,
+
+    /// Give an app variable (the manifest's [variables]) a value:
+    /// NAME=VALUE. Takes precedence over NIMBUS_VARIABLE_NAME /
+    /// SPIN_VARIABLE_NAME, the runtime config and the default. Repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = values::key_value)]
+    variables: Vec<(String, String)>,
 
     /// Serving threads, each with its own event loop and listening socket
     /// (SO_REUSEPORT; the kernel spreads connections): a request and its
@@ -75,7 +98,16 @@ pub fn main(args: UpArgs) -> i32 {
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let path = manifest_path(args.file.as_deref())?;
-    let manifest = Manifest::from_file(&path)?;
+    let mut manifest = Manifest::from_file(&path)?;
+    if args.build {
+        build::build(&manifest, &[])?;
+    }
+    check_variables(&manifest, &args.variables)?;
+    for component in manifest.components.values_mut() {
+        for (key, value) in &args.envs {
+            component.environment.insert(key.clone(), value.clone());
+        }
+    }
     let engine = EngineConfig {
         pool: Some(PoolSize::SERVER),
         consume_fuel: false,
@@ -99,6 +131,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         runtime_config,
         sqlite_migrations,
         data_dir: args.state_dir.clone(),
+        variables: args.variables.clone(),
         ..Default::default()
     };
     let app = Arc::new(App::load_with(manifest, &loader, options)?);
@@ -123,6 +156,31 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         tracing::info!(app = app.manifest().name(), "serving on http://{local}");
         trigger.serve_per_core(listeners, shutdown_signal()).await
     })
+}
+
+/// Every `--variable` must name an app variable of the manifest (a misspelt
+/// name is an error, as in the runtime config, not silently ignored).
+fn check_variables(manifest: &Manifest, variables: &[(String, String)]) -> anyhow::Result<()> {
+    for (name, _) in variables {
+        if manifest.variables.keys().any(|v| v.as_str() == name) {
+            continue;
+        }
+        let declared: Vec<String> = manifest
+            .variables
+            .keys()
+            .map(|v| format!("`{}`", v.as_str()))
+            .collect();
+        let hint = if declared.is_empty() {
+            "the manifest declares no [variables]".to_owned()
+        } else {
+            format!("declared variables: {}", declared.join(", "))
+        };
+        anyhow::bail!(
+            "--variable {name}: {} declares no variable `{name}` in [variables] ({hint})",
+            manifest.path().display()
+        );
+    }
+    Ok(())
 }
 
 /// `--workers`, or one per CPU.

@@ -28,88 +28,121 @@ pub fn nimbus_command() -> Command {
     command
 }
 
-/// A running `nimbus up`.
-pub struct Server {
+/// How long a server may take to print its address (it compiles its guests
+/// first, and the machine may be busy).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A child process whose stdout and stderr are collected as they arrive.
+/// Killed on drop; if the test is failing, its output is printed then.
+pub struct Spawned {
     child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
+    /// What this is, for messages ("nimbus up", "nimbus node", …).
+    what: String,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
 
-/// Collects `stream`'s lines into `sink` on a thread of its own.
+/// Collects `stream`'s lines into `sink` on a thread of its own (bytes that
+/// are not UTF-8 are replaced, never a reason to stop reading).
 pub fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            sink.lock().unwrap().push_str(&line);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
             line.clear();
         }
     });
 }
 
-impl Server {
-    /// Starts `nimbus up -f manifest` on a free port and waits until it serves.
-    pub fn start(manifest: &Path) -> Server {
-        Server::start_with(manifest, &[])
-    }
-
-    /// As [`Server::start`], with extra arguments.
-    pub fn start_with(manifest: &Path, args: &[&str]) -> Server {
-        let mut child = nimbus_command()
-            .env("RUST_LOG", "info")
-            .arg("up")
-            .arg("-f")
-            .arg(manifest)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+impl Spawned {
+    /// Starts `command` with its stdout and stderr piped and collected.
+    pub fn spawn(what: &str, mut command: Command) -> Spawned {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start nimbus up");
+            .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         pump(child.stdout.take().unwrap(), stdout.clone());
         pump(child.stderr.take().unwrap(), stderr.clone());
-        let deadline = Instant::now() + Duration::from_secs(120);
+        Spawned {
+            child,
+            what: what.to_owned(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process wrote to stdout so far.
+    pub fn output(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Everything the process wrote to stderr so far (its log).
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits until a whole line of stdout contains `pattern`, and returns
+    /// what follows `pattern` on that line (trimmed). Panics, with the
+    /// output, if the process exits first or [`START_TIMEOUT`] passes.
+    pub fn wait_until(&mut self, pattern: &str) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            let out = stdout.lock().unwrap().clone();
-            if let Some(rest) = out.split("Serving http://").nth(1) {
-                let addr = rest.lines().next().unwrap().trim().parse().unwrap();
-                return Server {
-                    child,
-                    addr,
-                    stdout,
-                    stderr,
-                };
+            let out = self.output();
+            let found = out
+                .split_inclusive('\n')
+                .filter(|line| line.ends_with('\n'))
+                .find_map(|line| line.split_once(pattern).map(|(_, rest)| rest.trim()));
+            if let Some(rest) = found {
+                return rest.to_owned();
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
+            if let Some(status) = self.try_wait() {
+                // Let the pumps read the last lines.
+                std::thread::sleep(Duration::from_millis(200));
                 panic!(
-                    "nimbus up exited with {status} before serving\n--- stdout\n{out}\n--- stderr\n{}",
-                    stderr.lock().unwrap()
+                    "{} exited with {status} before printing {pattern:?}\n--- stdout\n{}\n--- stderr\n{}",
+                    self.what,
+                    self.output(),
+                    self.logs()
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "nimbus up did not start in time:\n{out}"
+                "{} did not print {pattern:?} in time:\n{out}",
+                self.what
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Everything the server wrote to stderr so far (its log).
-    pub fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    /// Waits until the server prints `PREFIX http://ADDR` and returns ADDR
+    /// (`nimbus up` and `nimbus node` print "Serving http://ADDR").
+    pub fn wait_for_addr(&mut self, prefix: &str) -> SocketAddr {
+        let pattern = format!("{prefix}http://");
+        let rest = self.wait_until(&pattern);
+        rest.parse().unwrap_or_else(|err| {
+            panic!(
+                "{}: {pattern:?} is followed by {rest:?}, not an address: {err}",
+                self.what
+            )
+        })
     }
 
-    /// Everything the server wrote to stdout so far.
-    pub fn output(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    /// Waits until the log contains `needle` (logs are written asynchronously).
+    /// Waits until the log contains `needle` (logs are written
+    /// asynchronously) and returns the log.
     pub fn wait_for_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -119,10 +152,138 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "log never contained {needle:?}:\n{logs}"
+                "{}'s log never contained {needle:?}:\n{logs}",
+                self.what
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until the process exits (and its output is drained).
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_wait() {
+                // Let the pumps read the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.what);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits (40 s at most) for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit after SIGTERM",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the process and returns everything it wrote: stdout, stderr.
+    pub fn stop(mut self) -> (String, String) {
+        self.kill();
+        // Let the pump threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(200));
+        (self.output(), self.logs())
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} stdout\n{}\n--- {} stderr\n{}",
+                self.what,
+                self.output(),
+                self.what,
+                self.logs()
+            );
+        }
+    }
+}
+
+/// Sends signal `name` (e.g. "TERM") to process `pid`.
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `nimbus up -f manifest --listen 127.0.0.1:0 args…`, not yet started,
+/// with no log level chosen (callers set `RUST_LOG` if they want one).
+pub fn up_command(manifest: &Path, args: &[&str]) -> Command {
+    let mut command = nimbus_command();
+    command
+        .arg("up")
+        .arg("-f")
+        .arg(manifest)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running `nimbus up`.
+pub struct Server {
+    /// The process.
+    pub process: Spawned,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `nimbus up -f manifest` on a free port and waits until it serves.
+    pub fn start(manifest: &Path) -> Server {
+        Server::start_with(manifest, &[])
+    }
+
+    /// As [`Server::start`], with extra arguments (and `RUST_LOG=info`).
+    pub fn start_with(manifest: &Path, args: &[&str]) -> Server {
+        let mut command = up_command(manifest, args);
+        command.env("RUST_LOG", "info");
+        Server::spawn(command)
+    }
+
+    /// Starts a prepared `nimbus up` command (see [`up_command`]) and waits
+    /// until it serves.
+    pub fn spawn(command: Command) -> Server {
+        let mut process = Spawned::spawn("nimbus up", command);
+        let addr = process.wait_for_addr("Serving ");
+        Server { process, addr }
+    }
+
+    /// Everything the server wrote to stderr so far (its log).
+    pub fn logs(&self) -> String {
+        self.process.logs()
+    }
+
+    /// Everything the server wrote to stdout so far.
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+
+    /// Waits until the log contains `needle` (logs are written asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        self.process.wait_for_log(needle)
     }
 
     /// GET `path`.
@@ -132,34 +293,32 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nimbus up did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.terminate()
+    }
+
+    /// Kills the server and returns everything it wrote: stdout, stderr.
+    pub fn stop(self) -> (String, String) {
+        self.process.stop()
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- nimbus up stdout\n{}\n--- nimbus up stderr\n{}",
-                self.output(),
-                self.logs()
-            );
+/// Waits (a minute at most) for a prepared `nimbus up` that must refuse to
+/// start, and returns its exit status and stderr; panics if it serves (or
+/// keeps running) instead.
+pub fn up_refused(command: Command) -> (ExitStatus, String) {
+    let mut process = Spawned::spawn("nimbus up", command);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = process.try_wait() {
+            // Let the pumps read the last lines.
+            std::thread::sleep(Duration::from_millis(200));
+            return (status, process.logs());
         }
+        assert!(
+            Instant::now() < deadline && !process.output().contains("Serving http://"),
+            "nimbus up should have refused to start, but it kept running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

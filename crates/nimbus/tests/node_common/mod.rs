@@ -7,15 +7,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::common::{nimbus_command, pump, send_raw, HttpResponse};
+use crate::common::{nimbus_command, send_raw, HttpResponse, Spawned};
 
 /// A running `nimbus node`.
 pub struct NodeServer {
-    child: Child,
+    /// The process.
+    pub process: Spawned,
     /// The public listener (apps).
     pub public: SocketAddr,
     /// The admin listener.
@@ -24,13 +24,6 @@ pub struct NodeServer {
     pub data_dir: PathBuf,
     /// The admin token.
     pub token: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn addr_after(out: &str, marker: &str) -> Option<SocketAddr> {
-    let rest = out.split(marker).nth(1)?;
-    rest.lines().next()?.trim().parse().ok()
 }
 
 impl NodeServer {
@@ -50,88 +43,50 @@ impl NodeServer {
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("start nimbus node");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        pump(child.stdout.take().unwrap(), stdout.clone());
-        pump(child.stderr.take().unwrap(), stderr.clone());
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = stdout.lock().unwrap().clone();
-            if let (Some(public), Some(admin)) = (
-                addr_after(&out, "Serving http://"),
-                addr_after(&out, "Admin API on http://"),
-            ) {
-                let token = env
-                    .iter()
-                    .find(|(k, _)| *k == "NIMBUS_ADMIN_TOKEN")
-                    .map(|(_, v)| v.to_string())
-                    .or_else(|| {
-                        args.iter()
-                            .position(|a| *a == "--admin-token")
-                            .map(|i| args[i + 1].to_owned())
-                    })
-                    .unwrap_or_else(|| {
-                        std::fs::read_to_string(data_dir.join("admin-token"))
-                            .expect("the node writes its admin token")
-                            .trim()
-                            .to_owned()
-                    });
-                return NodeServer {
-                    child,
-                    public,
-                    admin,
-                    data_dir: data_dir.to_owned(),
-                    token,
-                    stdout,
-                    stderr,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "nimbus node exited with {status} before serving\n--- stdout\n{out}\n--- stderr\n{}",
-                    stderr.lock().unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nimbus node did not start in time:\n{out}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let mut process = Spawned::spawn("nimbus node", command);
+        let public = process.wait_for_addr("Serving ");
+        let admin = process.wait_for_addr("Admin API on ");
+        let token = env
+            .iter()
+            .find(|(k, _)| *k == "NIMBUS_ADMIN_TOKEN")
+            .map(|(_, v)| v.to_string())
+            .or_else(|| {
+                args.iter()
+                    .position(|a| *a == "--admin-token")
+                    .map(|i| args[i + 1].to_owned())
+            })
+            .unwrap_or_else(|| {
+                std::fs::read_to_string(data_dir.join("admin-token"))
+                    .expect("the node writes its admin token")
+                    .trim()
+                    .to_owned()
+            });
+        NodeServer {
+            process,
+            public,
+            admin,
+            data_dir: data_dir.to_owned(),
+            token,
         }
     }
 
     /// Everything the node wrote to stderr so far (its log).
     pub fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.logs()
     }
 
     /// Everything the node wrote to stdout so far.
     pub fn output(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        self.process.output()
     }
 
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let logs = self.logs();
-            if logs.contains(needle) {
-                return logs;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "log never contained {needle:?}:\n{logs}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.wait_for_log(needle)
     }
 
     /// GET `path` on the public listener for host `host`.
@@ -177,37 +132,12 @@ impl NodeServer {
 
     /// Kills the node with SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "nimbus node did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for NodeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- nimbus node stdout\n{}\n--- nimbus node stderr\n{}",
-                self.output(),
-                self.logs()
-            );
-        }
+        self.process.terminate()
     }
 }
 
