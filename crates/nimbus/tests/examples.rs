@@ -129,3 +129,70 @@ fn new_then_build_then_up_serves_the_template() {
         );
     }
 }
+
+/// Every command of the README's `nimbus run` section, run as written (from
+/// a directory that sees the repository's examples), succeeds and prints
+/// what its comment says it prints.
+#[test]
+fn readme_nimbus_run_commands_work_as_written() {
+    let root = nimbus_test_guests::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## `nimbus run`")
+        .nth(1)
+        .expect("the README has a `nimbus run` section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section starts with a sh block");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root.join("examples"), dir.path().join("examples")).unwrap();
+    let nimbus = std::path::Path::new(env!("CARGO_BIN_EXE_nimbus"));
+    let path = format!(
+        "{}:{}",
+        nimbus.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut runs = 0;
+    for line in block.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (command, comment) = match line.split_once(" # ") {
+            Some((command, comment)) => (command.trim(), Some(comment)),
+            None => (line, None),
+        };
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("NIMBUS_CACHE_DIR", common::shared_cache())
+            .env_remove("RUST_LOG")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("run sh");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "README: `{command}` failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if let Some(expected) = comment.and_then(|c| c.split('"').nth(1)) {
+            assert!(
+                stdout.contains(expected),
+                "README: `{command}` should print {expected:?}, printed:\n{stdout}"
+            );
+        }
+        if command.starts_with("nimbus run") {
+            runs += 1;
+        }
+    }
+    assert!(runs >= 4, "the README shows {runs} `nimbus run` commands");
+}

@@ -729,3 +729,99 @@ fn two_apps_with_same_named_stores_are_isolated_and_keep_state_across_restarts()
     assert_eq!(node.get("alpha.localhost", "/get/owner").text(), "alpha");
     assert_eq!(node.get("beta.localhost", "/get/owner").text(), "beta");
 }
+
+#[test]
+fn token_and_to_are_accepted_after_the_apps_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeServer::start(&tmp.path().join("data"), &[]);
+    let manifest = probe_app(tmp.path(), "hello", "hello", "v1", "");
+    assert_eq!(node.deploy("hello", &bundle(&manifest)).status, 200);
+    let to = format!("http://{}", node.admin);
+    let cli = |args: &[&str]| {
+        common::nimbus_command()
+            .env_remove("NIMBUS_ADMIN_TOKEN")
+            .env_remove("NIMBUS_NODE")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec!["apps", "list", "--token", &node.token, "--to", &to],
+        vec!["apps", "info", "hello", "--to", &to, "--token", &node.token],
+        vec!["apps", "--to", &to, "ls", "--token", &node.token, "--json"],
+    ] {
+        let out = cli(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("hello"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // A wrong token after the subcommand is used too (and refused).
+    let out = cli(&["apps", "rm", "hello", "--to", &to, "--token", "wrong"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(node.get("hello.localhost", "/").status, 200);
+}
+
+#[test]
+fn a_bad_hostname_is_refused_saying_what_a_host_name_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = probe_app(tmp.path(), "hello", "hello", "v1", "");
+    let out = common::nimbus_command()
+        .args([
+            "deploy",
+            "--to",
+            "http://127.0.0.1:9",
+            "--hostname",
+            "bad host",
+            "-f",
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'bad host'")
+            && stderr.contains("not a valid host name")
+            && stderr.contains("letters, digits and hyphens"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("invalid uri character"), "{stderr}");
+}
+
+#[test]
+fn node_listen_and_admin_take_host_names_and_bare_ports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = common::nimbus_command();
+    command
+        .env_remove("NIMBUS_ADMIN_TOKEN")
+        .args([
+            "node",
+            "--listen",
+            "localhost:0",
+            "--admin",
+            "0",
+            "--data-dir",
+        ])
+        .arg(tmp.path().join("data"));
+    let mut node = common::Spawned::spawn("nimbus node", command);
+    let public = node.wait_for_addr("Serving ");
+    let admin = node.wait_for_addr("Admin API on ");
+    assert!(public.ip().is_loopback(), "{public}");
+    assert_eq!(admin.ip().to_string(), "127.0.0.1");
+    assert_eq!(
+        http(public, "GET", "nobody.localhost", "/", &[], b"").status,
+        404
+    );
+    assert_eq!(
+        http(admin, "GET", "admin", "/v1/apps", &[], b"").status,
+        401
+    );
+}

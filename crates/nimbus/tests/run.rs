@@ -655,3 +655,62 @@ fn help_documents_the_exit_statuses() {
         );
     }
 }
+
+#[test]
+fn an_http_component_is_pointed_at_nimbus_up() {
+    let probe = guest("http-probe", Target::P2);
+    let run = nimbus(&["run", path(&probe)]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("this is a wasi:http component: serve it with `nimbus up`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn fuel_on_a_cwasm_compiled_without_it_says_how_to_recompile() {
+    let wasm = guest("hello-env", Target::P2);
+    let out = tempfile::tempdir().unwrap();
+    let cwasm = out.path().join("hello.cwasm");
+    nimbus(&["compile", path(&wasm), "-o", path(&cwasm)]).assert_code(0);
+    let run = nimbus(&["run", "--fuel", "100000000", path(&cwasm)]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("compiled without fuel metering")
+            && run
+                .stderr
+                .contains("recompile it with `nimbus compile --fuel"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn dir_takes_rw_explicitly_and_hints_at_two_colons() {
+    let wasm = guest("read-config", Target::P2);
+    let data = data_dir();
+    let grant = format!("{}::/data:rw", path(data.path()));
+    let run = nimbus(&["run", "--dir", &grant, path(&wasm), "write"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout, "{\"greeting\": \"hi\"}\nwrite: ok\n");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("out.txt")).unwrap(),
+        "written by the guest\n"
+    );
+
+    let one_colon = format!("{}:/data", path(data.path()));
+    let run = nimbus(&["run", "--dir", &one_colon, path(&wasm)]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("HOST::GUEST takes two colons")
+            && run
+                .stderr
+                .contains(&format!("did you mean \"{}::/data\"", path(data.path()))),
+        "{}",
+        run.stderr
+    );
+}

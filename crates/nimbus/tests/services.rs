@@ -13,12 +13,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    build, example, nimbus_command, probe, request, up_command, up_refused, write_manifest,
-    HttpResponse, Server,
+    build, example, probe, request, up_command, up_refused, write_manifest, HttpResponse, Server,
 };
 use nimbus_platform::serde_json::{self, json, Value as Json};
 use nimbus_test_guests::{package_guest, Target};
@@ -974,6 +972,43 @@ fn required_variables_come_from_the_environment_or_the_runtime_config_or_up_fail
     drop(server);
     let server = start_with_env(&manifest, &args, &[("NIMBUS_VARIABLE_API_KEY", "from-env")]);
     assert_eq!(server.get("/get/token").text(), "Bearer from-env");
+}
+
+#[test]
+fn variable_flags_come_before_the_environment_and_the_runtime_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = variables_app(tmp.path());
+    let config = tmp.path().join("runtime-config.toml");
+    std::fs::write(&config, "[variables]\napi_key = \"from-config\"\n").unwrap();
+    let config = path_text(&config);
+
+    // Alone, a flag satisfies a required variable.
+    let server = start_with_env(&manifest, &["--variable", "api_key=from-flag"], &[]);
+    assert_eq!(server.get("/spin/token").text(), "Bearer from-flag");
+    drop(server);
+
+    // Over the environment and the runtime config, and a default.
+    let args = [
+        "--runtime-config-file",
+        config.as_str(),
+        "--variable",
+        "api_key=from-flag",
+        "--variable",
+        "greeting=Howdy",
+    ];
+    let server = start_with_env(&manifest, &args, &[("NIMBUS_VARIABLE_API_KEY", "from-env")]);
+    assert_eq!(server.get("/spin/token").text(), "Bearer from-flag");
+    assert_eq!(server.get("/get/token").text(), "Bearer from-flag");
+    assert_eq!(server.get("/get/message").text(), "Howdy, world");
+    drop(server);
+
+    // A name the manifest does not declare is an error, not ignored.
+    let (code, stderr) = up_fails(&manifest, &["--variable", "api_kye=x"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("--variable api_kye") && stderr.contains("`api_key`"),
+        "{stderr}"
+    );
 }
 
 // ---------------------------------------------------------------------------

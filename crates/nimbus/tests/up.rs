@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{probe, request, upstream, write_manifest, Server};
+use common::{nimbus_command, probe, request, upstream, write_manifest, Server, Spawned};
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
@@ -562,4 +562,141 @@ component = {{ source = "{}", environment = {{ NAME = "inline" }} }}
         "{}",
         response.text()
     );
+}
+
+/// Two probe components, `a` (with `NAME = "a"` in its environment) and
+/// `b` (none), under /a/... and /b/...; `source` is the probe's path unless
+/// given.
+fn two_components(dir: &std::path::Path, source: &str, extra: &str) -> std::path::PathBuf {
+    write_manifest(
+        dir,
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "two"
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = "/b/..."
+component = "b"
+[component.a]
+source = "{source}"
+environment = {{ NAME = "a" }}
+{extra}
+[component.b]
+source = "{source}"
+"#
+        ),
+    )
+}
+
+/// The sorted `KEY=VALUE` lines a component sees at `prefix`.
+fn env_of(addr: std::net::SocketAddr, prefix: &str) -> Vec<String> {
+    let response = request(addr, "GET", &format!("{prefix}?do=env"), &[], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let mut env: Vec<String> = lines(&response.text())
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    env.sort();
+    env
+}
+
+#[test]
+fn listen_takes_a_host_name_or_a_bare_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_components(dir.path(), &probe(), "");
+    for (listen, loopback) in [("localhost:0", None), ("0", Some("127.0.0.1"))] {
+        let mut command = nimbus_command();
+        command
+            .args(["up", "--listen", listen, "-f"])
+            .arg(&manifest);
+        let mut process = Spawned::spawn(&format!("nimbus up --listen {listen}"), command);
+        let addr = process.wait_for_addr("Serving ");
+        assert!(addr.ip().is_loopback(), "--listen {listen}: {addr}");
+        if let Some(ip) = loopback {
+            assert_eq!(addr.ip().to_string(), ip, "--listen {listen}");
+        }
+        assert_ne!(addr.port(), 0);
+        assert_eq!(request(addr, "GET", "/b/", &[], b"").status, 200);
+    }
+    // What is still wrong says what is expected.
+    let output = nimbus_command()
+        .args(["up", "--listen", "localhost", "-f"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("HOST:PORT"), "{stderr}");
+}
+
+#[test]
+fn env_sets_a_variable_for_every_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_components(dir.path(), &probe(), "");
+    let server = Server::start_with(&manifest, &["-e", "GREETING=hi", "--env", "NAME=flag"]);
+    assert_eq!(env_of(server.addr, "/a/"), ["GREETING=hi", "NAME=flag"]);
+    assert_eq!(env_of(server.addr, "/b/"), ["GREETING=hi", "NAME=flag"]);
+}
+
+#[test]
+fn up_build_and_build_up_build_then_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    // The "build" copies the probe into place: nothing to serve before it.
+    let build = format!(
+        "[component.a.build]\ncommand = \"cp '{}' built.wasm\"",
+        probe()
+    );
+    let manifest = two_components(dir.path(), "built.wasm", &build);
+    let manifest_text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        manifest_text.replace(
+            "[component.b]\nsource = \"built.wasm\"",
+            &format!("[component.b]\nsource = \"{}\"", probe()),
+        ),
+    )
+    .unwrap();
+
+    let server = Server::start_with(&manifest, &["--build"]);
+    assert!(
+        server.output().contains("Building component a"),
+        "{}",
+        server.output()
+    );
+    assert_eq!(env_of(server.addr, "/a/"), ["NAME=a"]);
+    drop(server);
+
+    std::fs::remove_file(dir.path().join("built.wasm")).unwrap();
+    let mut command = nimbus_command();
+    command
+        .env("RUST_LOG", "info")
+        .args(["build", "--up", "-f"])
+        .arg(&manifest)
+        .args(["--", "--listen", "127.0.0.1:0"]);
+    let mut process = Spawned::spawn("nimbus build --up", command);
+    let addr = process.wait_for_addr("Serving ");
+    assert!(process.output().contains("Building component a"));
+    assert_eq!(env_of(addr, "/a/"), ["NAME=a"]);
+}
+
+#[test]
+fn json_access_logs_give_the_duration_as_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_components(dir.path(), &probe(), "");
+    let server = Server::start_with(&manifest, &["--log-format", "json"]);
+    assert_eq!(server.get("/a/").status, 200);
+    let logs = server.wait_for_log("duration_ms");
+    let line = logs
+        .lines()
+        .find(|line| line.contains("duration_ms"))
+        .unwrap();
+    let value: nimbus_platform::serde_json::Value =
+        nimbus_platform::serde_json::from_str(line).expect("a JSON log line");
+    let duration = &value["fields"]["duration_ms"];
+    assert!(duration.is_number(), "duration_ms is not a number: {line}");
+    assert!(duration.as_f64().unwrap() >= 0.0, "{line}");
+    assert_eq!(value["fields"]["status"], 200, "{line}");
 }

@@ -201,30 +201,21 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// A `.cwasm` compiled with or without fuel metering does not load into an
-/// engine configured the other way: say which `nimbus compile` to run.
+/// A `.cwasm` compiled without fuel metering does not load into the engine
+/// `--fuel` needs: say which `nimbus compile` to run.
 fn explain_load_error(err: LoadError, fuel: bool) -> anyhow::Error {
-    let LoadError::IncompatiblePrecompiled { path, message } = &err else {
-        return err.into();
-    };
-    if !message.contains("fuel support") {
-        return err.into();
-    }
-    let wasm = path.with_extension("wasm");
-    if fuel {
-        anyhow::anyhow!(
-            "{} was compiled without fuel metering, which --fuel needs: recompile it with \
-             `nimbus compile --fuel {}` (or run the .wasm itself)",
-            path.display(),
-            wasm.display()
-        )
-    } else {
-        anyhow::anyhow!(
-            "{} was compiled with fuel metering (`nimbus compile --fuel`): run it with --fuel N, \
-             or recompile it with `nimbus compile {}`",
-            path.display(),
-            wasm.display()
-        )
+    match &err {
+        LoadError::IncompatiblePrecompiled { path, message }
+            if fuel && message.contains("without fuel support") =>
+        {
+            anyhow::anyhow!(
+                "{} was compiled without fuel metering, which --fuel needs: recompile it with \
+                 `nimbus compile --fuel {}` (or run the .wasm itself)",
+                path.display(),
+                path.with_extension("wasm").display()
+            )
+        }
+        _ => err.into(),
     }
 }
 

@@ -76,8 +76,14 @@ mod tests {
             listen_address("127.0.0.1:3000").unwrap(),
             "127.0.0.1:3000".parse().unwrap()
         );
-        assert_eq!(listen_address("[::1]:8080").unwrap(), "[::1]:8080".parse().unwrap());
-        assert_eq!(listen_address("3000").unwrap(), "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(
+            listen_address("[::1]:8080").unwrap(),
+            "[::1]:8080".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("3000").unwrap(),
+            "127.0.0.1:3000".parse().unwrap()
+        );
         assert_eq!(listen_address("0").unwrap(), "127.0.0.1:0".parse().unwrap());
         let local = listen_address("localhost:3000").unwrap();
         assert!(local.ip().is_loopback(), "{local}");
@@ -89,7 +95,10 @@ mod tests {
         let err = listen_address("70000").unwrap_err();
         assert!(err.contains("out of range"), "{err}");
         let err = listen_address("localhost").unwrap_err();
-        assert!(err.contains("no port") && err.contains("HOST:PORT"), "{err}");
+        assert!(
+            err.contains("no port") && err.contains("HOST:PORT"),
+            "{err}"
+        );
         let err = listen_address("localhost:http").unwrap_err();
         assert!(err.contains("not a port number"), "{err}");
         let err = listen_address(":3000").unwrap_err();
@@ -99,7 +108,13 @@ mod tests {
     #[test]
     fn hostnames_are_dns_names() {
         assert_eq!(hostname("Shop.Example.com.").unwrap(), "shop.example.com");
-        for bad in ["bad host", "http://shop.example.com", "shop.example.com:80", "a..b", ""] {
+        for bad in [
+            "bad host",
+            "http://shop.example.com",
+            "shop.example.com:80",
+            "a..b",
+            "",
+        ] {
             let err = hostname(bad).unwrap_err();
             assert!(err.contains("not a valid host name"), "{bad}: {err}");
             assert!(err.contains("letters, digits and hyphens"), "{bad}: {err}");

@@ -48,8 +48,14 @@ pub fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
+        while reader
+            .read_until(b'\n', &mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&line));
             line.clear();
         }
     });
