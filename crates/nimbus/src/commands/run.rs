@@ -149,9 +149,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     if let Compiled::Component(component) = &*compiled {
         if is_http_component(&engine, component) {
             anyhow::bail!(
-                "{}: this is a wasi:http component (it exports wasi:http/incoming-handler, \
-                 not wasi:cli/run): serve it with `nimbus up` (from a manifest with an \
-                 [[trigger.http]] route to it; `nimbus new` writes one)",
+                "{}: this is a wasi:http component: serve it with `nimbus up` (it exports \
+                 wasi:http/incoming-handler; `nimbus up` serves it from a manifest with an \
+                 [[trigger.http]] route to it, and `nimbus new` writes one)",
                 wasm.display()
             );
         }
@@ -219,16 +219,14 @@ fn explain_load_error(err: LoadError, fuel: bool) -> anyhow::Error {
     }
 }
 
-/// Whether `component` is an HTTP handler (exports
-/// `wasi:http/incoming-handler`) rather than a command (`wasi:cli/run`).
+/// Whether `component` is an HTTP handler: it exports
+/// `wasi:http/incoming-handler` (a `wasi:cli/run` beside it does not make it
+/// runnable here: it imports the wasi:http host `nimbus run` lacks).
 fn is_http_component(engine: &Engine, component: &Component) -> bool {
-    let exports: Vec<String> = component
+    component
         .component_type()
         .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports_named = |prefix: &str| exports.iter().any(|name| name.starts_with(prefix));
-    exports_named("wasi:http/incoming-handler@") && !exports_named("wasi:cli/run@")
+        .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@"))
 }
 
 /// A size as the user wrote it (for messages) and in bytes.
