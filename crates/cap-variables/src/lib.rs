@@ -9,11 +9,13 @@
 //! `variables = { key = "template" }`. The template is rendered from the
 //! app's `[variables]`, each of which gets its value from the first of:
 //!
-//! 1. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
+//! 1. values given on the command line (`nimbus up --variable NAME=VALUE`,
+//!    see [`VariablesCapability::configure_with`]);
+//! 2. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
 //!    `SPIN_VARIABLE_<NAME>` (`<NAME>` is the variable name uppercased, e.g.
 //!    `NIMBUS_VARIABLE_API_KEY` for `api_key`);
-//! 2. the runtime config's `[variables]` table (see [`VariablesConfig`]);
-//! 3. the variable's `default` in the manifest.
+//! 3. the runtime config's `[variables]` table (see [`VariablesConfig`]);
+//! 4. the variable's `default` in the manifest.
 //!
 //! A `required` variable without a value fails [`VariablesCapability::configure`],
 //! naming it. Everything is resolved once, at configure (load) time; per
