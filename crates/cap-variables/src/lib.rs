@@ -45,6 +45,8 @@
 
 #![warn(missing_docs)]
 
+mod capability;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;

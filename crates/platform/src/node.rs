@@ -14,7 +14,8 @@ use arc_swap::ArcSwapOption;
 use ed25519_dalek::VerifyingKey;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use nimbus_app::App;
+use nimbus_app::AppHost;
+use nimbus_capability::OutboundPolicy;
 use nimbus_manifest::{FileMount, Manifest};
 use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::{CompileCache, EngineConfig, EpochTicker, Loader, PoolSize};
@@ -121,7 +122,7 @@ struct Routes {
 /// The node: every app, and what they share.
 pub struct Node {
     engine: Engine,
-    loader: Arc<Loader>,
+    host: AppHost,
     _ticker: EpochTicker,
     store: Store,
     config: NodeConfig,
@@ -147,11 +148,11 @@ impl Node {
             consume_fuel: false,
         }
         .build()?;
-        let loader = Arc::new(Loader::new(engine.clone(), options.cache));
+        let host = AppHost::new(Arc::new(Loader::new(engine.clone(), options.cache)))?;
         let ticker = EpochTicker::start(&engine);
         let node = Arc::new(Node {
             engine,
-            loader,
+            host,
             _ticker: ticker,
             store,
             config: options.config,
@@ -322,7 +323,7 @@ impl Node {
     ) -> Result<Arc<HttpTrigger>, Refusal> {
         let manifest_path = dir.join(&release.manifest);
         let quotas = self.config.quotas;
-        let loader = self.loader.clone();
+        let host = self.host.clone();
         let engine = self.engine.clone();
         let observer = self.metrics.observer(name);
         // State (key-value, SQLite) is per app and outlives releases:
@@ -333,6 +334,11 @@ impl Node {
                 .parent()
                 .and_then(Path::parent)
                 .map(|app| app.join("data")),
+            outbound: if self.config.allow_private_outbound {
+                OutboundPolicy::default()
+            } else {
+                OutboundPolicy::NODE
+            },
             ..Default::default()
         };
         let loaded = tokio::task::spawn_blocking(move || -> Result<HttpTrigger, Refusal> {
@@ -349,7 +355,7 @@ impl Node {
                 .apply(&mut manifest)
                 .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "quota", msg))?;
             let load = || -> anyhow::Result<HttpTrigger> {
-                let app = Arc::new(App::load_with(manifest, &loader, options)?);
+                let app = Arc::new(host.load_with(manifest, options)?);
                 Ok(HttpTrigger::new(&engine, app)?.with_observer(observer))
             };
             load().map_err(|err| {

@@ -272,6 +272,7 @@ impl Loader {
             }
         }
         // SAFETY: `cwasm` was produced by this engine just above.
+        #[allow(unsafe_code)]
         let compiled = unsafe {
             match kind {
                 WasmKind::Module => Module::deserialize(&self.engine, &cwasm).map(Compiled::Module),
@@ -291,6 +292,7 @@ impl Loader {
         .map_err(|err| invalid(path, kind, err))
     }
 
+    #[allow(unsafe_code)] // Loading native code: see SAFETY below.
     fn deserialize(&self, path: &Path, kind: WasmKind) -> wasmtime::Result<Compiled> {
         // SAFETY: the file is either a cache entry this engine wrote and whose
         // digest was just verified, or a `.cwasm` the user named explicitly;
@@ -325,12 +327,13 @@ fn invalid(path: &Path, kind: WasmKind, err: wasmtime::Error) -> LoadError {
 }
 
 /// An error and its causes on one line (`outer: inner: …`), without
-/// repeating a cause that the previous message already contains.
-pub fn one_line(err: &anyhow::Error) -> String {
+/// repeating a cause that the previous message already contains, and without
+/// Wasmtime's backtrace block (logged separately where wanted). The one
+/// error flattener of every log line and CLI message.
+pub fn one_line(err: &impl ErrorChain) -> String {
     let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
+    for text in err.messages() {
+        if out.contains(&text) || text.starts_with("error while executing at wasm backtrace") {
             continue;
         }
         if !out.is_empty() {
@@ -339,6 +342,25 @@ pub fn one_line(err: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out.replace('\n', " ")
+}
+
+/// An error with a chain of causes: `anyhow::Error` and Wasmtime's own
+/// error type (distinct in Wasmtime 48), so [`one_line`] takes either.
+pub trait ErrorChain {
+    /// The message of the error and of each of its causes, outermost first.
+    fn messages(&self) -> Vec<String>;
+}
+
+impl ErrorChain for anyhow::Error {
+    fn messages(&self) -> Vec<String> {
+        self.chain().map(|cause| cause.to_string()).collect()
+    }
+}
+
+impl ErrorChain for wasmtime::Error {
+    fn messages(&self) -> Vec<String> {
+        self.chain().map(|cause| cause.to_string()).collect()
+    }
 }
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";

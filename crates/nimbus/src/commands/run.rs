@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytesize::ByteSize;
 use clap::Args;
-use nimbus_cap_wasi::{DirGrant, Stdio, WasiCapability, WasiGrants};
-use nimbus_runtime::{Capability as _, CompileCache, EngineConfig, Loader, ResourceLimits};
+use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiGrants};
+use nimbus_capability::InstanceBuilder;
+use nimbus_runtime::{CompileCache, EngineConfig, Loader, ResourceLimits};
 use nimbus_trigger_command::Outcome;
 
 use crate::exit;
@@ -123,7 +124,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         timeout: args.timeout,
         fuel: args.fuel,
     };
-    let wasi = WasiCapability.configure(WasiGrants {
+    let wasi = WasiAppState::new(WasiGrants {
         args: std::iter::once(program_name(&wasm))
             .chain(guest_args.iter().cloned())
             .collect(),
@@ -144,9 +145,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let mut instance = InstanceBuilder::new(limits.max_memory);
+    wasi.prepare(&mut instance);
     let outcome = runtime
         .block_on(nimbus_trigger_command::run(
-            &engine, &compiled, &wasi, limits,
+            &engine, &compiled, instance, limits,
         ))
         .with_context(|| format!("cannot start {}", wasm.display()))?;
     let name = wasm.display();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use nimbus_app::{App, AppOptions};
+use nimbus_app::{AppHost, AppOptions};
 use nimbus_manifest::{Manifest, ManifestError};
 use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
@@ -81,7 +81,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         consume_fuel: false,
     }
     .build()?;
-    let loader = Loader::new(engine.clone(), args.cache.cache());
+    let host = AppHost::new(Arc::new(Loader::new(engine.clone(), args.cache.cache())))?;
     let runtime_config = match &args.runtime_config_file {
         Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
         None => None,
@@ -101,7 +101,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         data_dir: args.state_dir.clone(),
         ..Default::default()
     };
-    let app = Arc::new(App::load_with(manifest, &loader, options)?);
+    let app = Arc::new(host.load_with(manifest, options)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -110,9 +110,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let _epoch = EpochTicker::start(&engine);
     runtime.block_on(async move {
         let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
-        let listeners = nimbus_trigger_http::bind_per_core(args.listen, workers(args.workers))
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let local = listeners[0].local_addr()?;
+        let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
+        let local = bound.local_addr();
         println!("Serving http://{local}");
         println!("Available Routes:");
         for (route, component) in trigger.routes() {
@@ -121,7 +120,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tracing::info!(app = app.manifest().name(), "serving on http://{local}");
-        trigger.serve_per_core(listeners, shutdown_signal()).await
+        let triggers: Vec<Box<dyn nimbus_trigger::Trigger>> = vec![Box::new(bound)];
+        nimbus_trigger::run_all(triggers, shutdown_signal()).await
     })
 }
 
