@@ -9,6 +9,7 @@
 
 mod access_log;
 mod body;
+mod config;
 mod router;
 mod wagi;
 mod wasi_http;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use access_log::{RequestObserver, RequestRecord};
+pub use config::{http_settings, http_triggers, HttpSettings, HttpTriggerConfig, TRIGGER_TYPE};
 pub use router::{RouteMatch, Router};
 
 use crate::access_log::AccessLog;
@@ -92,7 +94,7 @@ impl HttpTrigger {
     pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
         let mut semaphores = std::collections::HashMap::new();
         let mut routes = Vec::new();
-        for trigger in &app.manifest().triggers {
+        for trigger in http_triggers(app.manifest())? {
             let component = app
                 .component(trigger.component.as_str())
                 .with_context(|| format!("no component `{}`", trigger.component))?
