@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(
             e,
             "spin.toml:5:8: invalid base \"api\": use a URL path prefix starting with '/', e.g. base = \"/api\"\n\
-             spin.toml:9:38: \"argv\" in the executor of [[trigger.http]] only applies to type = \"wagi\"; remove it, or set type = \"wagi\""
+             spin.toml:9:36: \"argv\" in the executor of [[trigger.http]] only applies to type = \"wagi\"; remove it, or set type = \"wagi\""
         );
     }
 }

@@ -27,7 +27,9 @@ fn load(path: &Path) -> Result<(Manifest, Vec<HttpTriggerConfig>), ManifestError
 }
 
 /// The manifest as the HTTP trigger sees it: the manifest's fields with the
-/// `[[trigger.http]]` tables and the `base` read by its schema.
+/// `[[trigger.http]]` tables and the `base` read by its schema. The type and
+/// field names are the rendering (fields are only read by `Debug`).
+#[allow(dead_code)]
 mod view {
     use super::*;
 
