@@ -47,27 +47,31 @@ struct Place {
 /// A [`Section::deserialize`](super::Section::deserialize) error.
 #[derive(Debug)]
 pub(crate) struct Error {
-    kind: Kind,
-    place: Option<Place>,
+    // Boxed: errors travel through every `Result` of the deserializer.
+    kind: Box<Kind>,
+    place: Option<Box<Place>>,
 }
 
 impl Error {
     fn at(mut self, place: impl FnOnce() -> Place) -> Error {
         if self.place.is_none() {
-            self.place = Some(place());
+            self.place = Some(Box::new(place()));
         }
         self
     }
 
     pub(crate) fn into_diagnostic(self) -> Diagnostic {
-        let place = self.place.unwrap_or(Place {
-            location: Location::START,
-            what: "the manifest".to_string(),
-            table: "the manifest".to_string(),
-            type_name: "table",
-        });
+        let place = self.place.map_or_else(
+            || Place {
+                location: Location::START,
+                what: "the manifest".to_string(),
+                table: "the manifest".to_string(),
+                type_name: "table",
+            },
+            |p| *p,
+        );
         let what = &place.what;
-        let message = match self.kind {
+        let message = match *self.kind {
             Kind::Custom(m) => format!("{what}: {m}"),
             Kind::InvalidType(expected) => {
                 format!(
@@ -127,7 +131,7 @@ impl std::error::Error for Error {}
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Error {
         Error {
-            kind: Kind::Custom(msg.to_string()),
+            kind: Box::new(Kind::Custom(msg.to_string())),
             place: None,
         }
     }
@@ -135,7 +139,7 @@ impl de::Error for Error {
     fn invalid_type(_: Unexpected, expected: &dyn de::Expected) -> Error {
         // The place knows the actual TOML type; `Unexpected` speaks Rust.
         Error {
-            kind: Kind::InvalidType(expected.to_string()),
+            kind: Box::new(Kind::InvalidType(expected.to_string())),
             place: None,
         }
     }
@@ -148,37 +152,37 @@ impl de::Error for Error {
             other => other.to_string(),
         };
         Error {
-            kind: Kind::InvalidValue {
+            kind: Box::new(Kind::InvalidValue {
                 unexpected,
                 expected: expected.to_string(),
-            },
+            }),
             place: None,
         }
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Error {
         Error {
-            kind: Kind::UnknownVariant {
+            kind: Box::new(Kind::UnknownVariant {
                 variant: variant.to_string(),
                 expected,
-            },
+            }),
             place: None,
         }
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Error {
         Error {
-            kind: Kind::UnknownField {
+            kind: Box::new(Kind::UnknownField {
                 field: field.to_string(),
                 expected: expected.to_vec(),
-            },
+            }),
             place: None,
         }
     }
 
     fn missing_field(field: &'static str) -> Error {
         Error {
-            kind: Kind::MissingField(field),
+            kind: Box::new(Kind::MissingField(field)),
             place: None,
         }
     }
@@ -407,7 +411,7 @@ impl<'de> MapAccess<'de> for MapDe<'de> {
             .map(Some)
             .map_err(|e: Error| {
                 let mut e = e;
-                if let Kind::UnknownField { expected, .. } = &mut e.kind {
+                if let Kind::UnknownField { expected, .. } = &mut *e.kind {
                     let mut all = self.reserved.to_vec();
                     all.extend(expected.iter().filter(|k| !self.reserved.contains(k)));
                     *expected = all;

@@ -265,3 +265,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
 pub(crate) fn shared_path(path: &Path) -> Arc<Path> {
     Arc::from(PathBuf::from(path))
 }
+
+#[cfg(test)]
+mod tests;
