@@ -9,6 +9,7 @@
 
 mod access_log;
 mod body;
+mod config;
 mod guest;
 mod router;
 mod server;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use access_log::{RequestObserver, RequestRecord};
+pub use config::{http_settings, http_triggers, HttpSettings, HttpTriggerConfig, TRIGGER_TYPE};
 pub use router::{RouteMatch, Router};
 pub use server::{bind_per_core, serve, serve_per_core, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
 
@@ -86,7 +88,7 @@ impl HttpTrigger {
     pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
         let mut semaphores = std::collections::HashMap::new();
         let mut routes = Vec::new();
-        for trigger in &app.manifest().triggers {
+        for trigger in http_triggers(app.manifest())? {
             let component = app
                 .component(trigger.component.as_str())
                 .with_context(|| format!("no component `{}`", trigger.component))?
@@ -268,9 +270,6 @@ impl HttpTrigger {
         })
     }
 }
-
-/// The manifest's trigger type of this crate: `[[trigger.http]]`.
-pub const TRIGGER_TYPE: &str = "http";
 
 /// An HTTP trigger with its listeners bound: `nimbus up` prints where it
 /// serves, then runs it with the app's other triggers.
