@@ -32,6 +32,8 @@ pub struct AppOptions {
     pub runtime_config: Option<RuntimeConfig>,
     /// SQL run against the `default` database before serving (`--sqlite`).
     pub sqlite_migrations: Vec<String>,
+    /// App variable values (name → value), used before the environment.
+    pub variables: Vec<(String, String)>,
 }
 
 /// The host services of one app, configured once and shared by every
@@ -93,6 +95,7 @@ impl App {
             let compiled = loader
                 .load_file(&source)
                 .with_context(|| format!("component `{id}`"))?;
+            compiled.check_memory_limit(id.as_str(), component.limits.memory)?;
             let (dirs, staged) = file_grants(&manifest, id, component)?;
             staging.extend(staged);
             let wasi = WasiCapability
@@ -205,8 +208,18 @@ fn configure_services(manifest: &Manifest, options: AppOptions) -> anyhow::Resul
             .run_migrations(nimbus_cap_sqlite::DEFAULT_LABEL, sql)
             .context("--sqlite")?;
     }
-    let variables = VariablesCapability
-        .configure(variables_config, manifest, &|name| std::env::var(name).ok())?;
+    // Given values win over the environment: they answer its first key
+    // (`NIMBUS_VARIABLE_<NAME>`).
+    let given = options.variables;
+    let variables = VariablesCapability.configure(variables_config, manifest, &|key| {
+        given
+            .iter()
+            .find(|(name, _)| {
+                key.strip_prefix("NIMBUS_VARIABLE_") == Some(name.to_ascii_uppercase().as_str())
+            })
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var(key).ok())
+    })?;
     Ok(AppServices {
         key_value,
         sqlite,
