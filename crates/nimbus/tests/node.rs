@@ -846,7 +846,7 @@ fn sign_writes_a_bare_file_name_in_the_current_directory() {
 fn an_oversized_bundle_gets_the_nodes_413_before_the_upload() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "max_bundle_size = \"64KiB\"\n").unwrap();
+    std::fs::write(&config, "max_bundle_size = \"4KiB\"\n").unwrap();
     let node = NodeServer::start(
         &tmp.path().join("data"),
         &["--config", config.to_str().unwrap()],
@@ -869,14 +869,14 @@ fn an_oversized_bundle_gets_the_nodes_413_before_the_upload() {
         "{body}"
     );
 
-    // The CLI shows the node's answer (the probe app is far over 64 KiB).
+    // The CLI shows the node's answer (the probe app is far over 4 KiB).
     let manifest = probe_app(tmp.path(), "big", "big", "v1", "");
     for _ in 0..3 {
         let out = node.cli(&["deploy", "-f", manifest.to_str().unwrap()]);
         assert!(!out.status.success(), "{}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("413") && stderr.contains("larger than 64.0 KiB"),
+            stderr.contains("413") && stderr.contains("larger than 4.0 KiB"),
             "{}",
             text(&out)
         );
