@@ -138,6 +138,7 @@ impl AppHost {
                 .loader
                 .load_file(&source)
                 .with_context(|| format!("component `{id}`"))?;
+            compiled.check_memory_limit(id.as_str(), component.limits.memory)?;
             let component_services = services.configure_component(&ComponentContext {
                 manifest: &manifest,
                 id,

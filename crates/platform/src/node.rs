@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::bundle::{in_app, Bundle};
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
+use crate::settings::{AppSettings, SettingsInfo};
 use crate::store::{AppRecord, Release, State, Store};
 
 /// How a node is set up.
@@ -47,8 +48,8 @@ pub struct NodeOptions {
 pub struct Refusal {
     /// The HTTP status to answer with.
     pub status: StatusCode,
-    /// `bundle`, `signature`, `manifest`, `quota`, `load`, `name`,
-    /// `hostname`, `not_found`, `conflict` or `internal`.
+    /// `bundle`, `signature`, `manifest`, `quota`, `settings`, `load`,
+    /// `name`, `hostname`, `size`, `not_found`, `conflict` or `internal`.
     pub category: &'static str,
     /// What went wrong, for the client.
     pub message: String,
@@ -92,6 +93,11 @@ pub struct AppInfo {
     pub hostnames: Vec<String>,
     /// Whether its code is loaded (otherwise it loads on the next request).
     pub loaded: bool,
+    /// Why its code could not be loaded, when the last attempt failed (or,
+    /// with `--require-signatures`, the release is not signed): it answers
+    /// `503` until that is fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Its routes, when loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteInfo>>,
@@ -99,6 +105,8 @@ pub struct AppInfo {
     pub current: Release,
     /// The release `rollback` goes back to.
     pub previous: Option<Release>,
+    /// The app's settings (variable names, never values).
+    pub settings: SettingsInfo,
 }
 
 /// One app as it serves now. Replacing an app replaces the whole
@@ -111,6 +119,21 @@ struct LiveApp {
     trigger: ArcSwapOption<HttpTrigger>,
     load_lock: tokio::sync::Mutex<()>,
     last_used_ms: AtomicU64,
+    // Why the last load failed (cleared by a successful one).
+    load_error: Mutex<Option<String>>,
+}
+
+impl LiveApp {
+    fn load_error(&self) -> Option<String> {
+        self.load_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_load_error(&self, error: Option<String>) {
+        *self.load_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+    }
 }
 
 #[derive(Default)]
@@ -127,6 +150,7 @@ pub struct Node {
     store: Store,
     config: NodeConfig,
     trusted_keys: Vec<VerifyingKey>,
+    trusted_key_ids: Vec<String>,
     require_signatures: bool,
     metrics: Arc<Metrics>,
     routes: RwLock<Routes>,
@@ -150,6 +174,11 @@ impl Node {
         .build()?;
         let host = AppHost::new(Arc::new(Loader::new(engine.clone(), options.cache)))?;
         let ticker = EpochTicker::start(&engine);
+        let trusted_key_ids = options
+            .trusted_keys
+            .iter()
+            .map(crate::signing::key_id)
+            .collect();
         let node = Arc::new(Node {
             engine,
             host,
@@ -157,6 +186,7 @@ impl Node {
             store,
             config: options.config,
             trusted_keys: options.trusted_keys,
+            trusted_key_ids,
             require_signatures: options.require_signatures,
             metrics: Arc::new(Metrics::new()),
             routes: RwLock::new(Routes::default()),
@@ -169,6 +199,17 @@ impl Node {
             let mut routes = node.routes.write().unwrap_or_else(|e| e.into_inner());
             for (name, record) in &state.apps {
                 let live = node.live_app(name, record.clone(), None);
+                // Deployed before the policy was tightened: say so now, and
+                // serve 503 rather than unverified code.
+                if let Err(refusal) = node.check_signature_policy(&record.current) {
+                    tracing::warn!(
+                        app = %name,
+                        release = %record.current.id,
+                        "app not served: {}",
+                        refusal.message
+                    );
+                    live.set_load_error(Some(refusal.message));
+                }
                 for host in &record.current.hostnames {
                     routes.by_host.insert(host.clone(), name.clone());
                 }
@@ -230,6 +271,7 @@ impl Node {
             trigger: ArcSwapOption::new(trigger),
             load_lock: tokio::sync::Mutex::new(()),
             last_used_ms: AtomicU64::new(self.now_ms()),
+            load_error: Mutex::new(None),
         })
     }
 
@@ -269,15 +311,28 @@ impl Node {
         let app = request_host(&req).and_then(|host| self.app_for_host(&host));
         let Some(app) = app else {
             self.metrics.unrouted();
+            let host = request_host(&req).unwrap_or_default();
             tracing::info!(
                 target: "nimbus::access",
                 method = %req.method(),
                 path = %req.uri().path(),
-                host = request_host(&req).unwrap_or_default(),
+                host = %host,
                 status = 404,
                 "no app for this host"
             );
-            return text_response(StatusCode::NOT_FOUND, "404 Not Found\n");
+            let domain = &self.config.domain;
+            let shown = if host.is_empty() {
+                "this request names no host".to_owned()
+            } else {
+                format!("no app answers on host {host}")
+            };
+            return text_response(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "404 Not Found: {shown}; apps on this node are reached as NAME.{domain} \
+                     (Host: NAME.{domain}), or on the custom hostnames they were deployed with\n"
+                ),
+            );
         };
         match self.trigger_for(&app).await {
             Ok(trigger) => trigger.handle(req, client, local).await,
@@ -298,10 +353,22 @@ impl Node {
             return Ok(trigger);
         }
         let started = Instant::now();
-        let trigger = self
-            .load_release(&app.name, &app.dir, &app.record.current)
-            .await
-            .map_err(|refusal| anyhow::anyhow!(refusal.message))?;
+        let loaded = self
+            .load_release(
+                &app.name,
+                &app.dir,
+                &app.record.current,
+                &app.record.settings,
+            )
+            .await;
+        let trigger = match loaded {
+            Ok(trigger) => trigger,
+            Err(refusal) => {
+                app.set_load_error(Some(refusal.message.clone()));
+                anyhow::bail!(refusal.message);
+            }
+        };
+        app.set_load_error(None);
         tracing::info!(
             app = %app.name,
             release = %app.record.current.id,
@@ -313,13 +380,58 @@ impl Node {
         Ok(trigger)
     }
 
-    /// Parses, checks and loads a release: the one place that calls
-    /// [`App::load`] and [`HttpTrigger::new`].
+    /// Whether `release` may serve under this node's signature policy: signed
+    /// when `--require-signatures`, and by a trusted key when any is given.
+    fn check_signature_policy(&self, release: &Release) -> Result<(), Refusal> {
+        let refuse =
+            |message: String| Err(Refusal::new(StatusCode::FORBIDDEN, "signature", message));
+        match &release.signed_by {
+            None if self.require_signatures => refuse(format!(
+                "release {} is not signed, and this node requires signatures \
+                 (--require-signatures); deploy a bundle signed by a trusted key",
+                release.id
+            )),
+            Some(key) if !self.trusted_key_ids.is_empty() && !self.trusted_key_ids.contains(key) => {
+                refuse(format!(
+                    "release {} is signed by key {key}, which is not among this node's trusted keys",
+                    release.id
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Parses, checks and loads a release with the app's settings: the one
+    /// place that calls [`App::load`] and [`HttpTrigger::new`]. Messages
+    /// name files relative to the release, never the node's paths.
     async fn load_release(
         &self,
         name: &str,
         dir: &Path,
         release: &Release,
+        settings: &AppSettings,
+    ) -> Result<Arc<HttpTrigger>, Refusal> {
+        self.check_signature_policy(release)?;
+        let release_dir = format!("{}/", dir.display());
+        self.load_release_inner(name, dir, release, settings)
+            .await
+            .map_err(|mut refusal| {
+                refusal.message = self.hide_paths(&refusal.message.replace(&release_dir, ""));
+                refusal
+            })
+    }
+
+    /// `message` with the data directory's path replaced by `DATA`.
+    fn hide_paths(&self, message: &str) -> String {
+        message.replace(&self.store.root().display().to_string(), "DATA")
+    }
+
+    async fn load_release_inner(
+        &self,
+        name: &str,
+        dir: &Path,
+        release: &Release,
+        settings: &AppSettings,
     ) -> Result<Arc<HttpTrigger>, Refusal> {
         let manifest_path = dir.join(&release.manifest);
         let quotas = self.config.quotas;
@@ -328,19 +440,40 @@ impl Node {
         let observer = self.metrics.observer(name);
         // State (key-value, SQLite) is per app and outlives releases:
         // DATA/apps/NAME/data, beside DATA/apps/NAME/releases/ID.
+        let runtime_config = match &settings.runtime_config {
+            Some(text) => Some(
+                nimbus_runtime_config::RuntimeConfig::from_str(text, "the app's runtime config")
+                    .map_err(|err| {
+                        Refusal::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "settings",
+                            err.to_string(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         let options = nimbus_app::AppOptions {
             app_id: Some(name.to_owned()),
             data_dir: dir
                 .parent()
                 .and_then(Path::parent)
                 .map(|app| app.join("data")),
+            runtime_config,
+            sqlite_migrations: settings.sqlite.clone(),
+            variables: settings
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             outbound: if self.config.allow_private_outbound {
                 OutboundPolicy::default()
             } else {
                 OutboundPolicy::NODE
             },
-            ..Default::default()
         };
+        let settings = settings.clone();
+        let app_name = name.to_owned();
         let loaded = tokio::task::spawn_blocking(move || -> Result<HttpTrigger, Refusal> {
             let mut manifest = Manifest::from_file(&manifest_path).map_err(|err| {
                 Refusal::new(
@@ -351,6 +484,8 @@ impl Node {
             })?;
             check_paths(&manifest)
                 .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "manifest", msg))?;
+            check_required_variables(&manifest, &app_name, &settings)
+                .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "settings", msg))?;
             quotas
                 .apply(&mut manifest)
                 .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "quota", msg))?;
@@ -408,6 +543,7 @@ impl Node {
             url: self.app_url(&app.name),
             hostnames: app.record.current.hostnames.clone(),
             loaded: trigger.is_some(),
+            error: app.load_error(),
             routes: trigger.map(|t| {
                 t.routes()
                     .map(|(route, component)| RouteInfo {
@@ -418,6 +554,7 @@ impl Node {
             }),
             current: app.record.current.clone(),
             previous: app.record.previous.clone(),
+            settings: app.record.settings.info(),
         }
     }
 
@@ -462,7 +599,11 @@ impl Node {
         hostnames: Vec<String>,
     ) -> Result<AppInfo, Refusal> {
         let result = self.try_deploy(name, bundle_bytes, hostnames).await;
-        result.map_err(|refusal| self.refuse(name, refusal))
+        result.map_err(|mut refusal| {
+            // The client gets no path of the node's (staging, releases).
+            refusal.message = self.hide_paths(&refusal.message);
+            self.refuse(name, refusal)
+        })
     }
 
     async fn try_deploy(
@@ -489,6 +630,12 @@ impl Node {
         let digest = bundle.digest();
         let id = digest[..16].to_owned();
         let old = self.record(name);
+        // Settings given with the upload replace the app's; none given: the
+        // app keeps what it had.
+        let settings = match bundle.settings.clone() {
+            Some(settings) => settings,
+            None => old.as_ref().map(|r| r.settings.clone()).unwrap_or_default(),
+        };
         let release = Release {
             id: id.clone(),
             digest,
@@ -528,7 +675,7 @@ impl Node {
             }
         };
 
-        let trigger = match self.load_release(name, &dir, &release).await {
+        let trigger = match self.load_release(name, &dir, &release, &settings).await {
             Ok(trigger) => trigger,
             Err(refusal) => {
                 discard(&dir);
@@ -545,6 +692,7 @@ impl Node {
                 None => None,
             },
             current: release,
+            settings,
         };
         if let Err(err) = self.persist(name, Some(&record)) {
             discard(&dir);
@@ -615,10 +763,13 @@ impl Node {
         };
         self.check_hostname_conflicts(name, &previous.hostnames)?;
         let dir = self.store.release_dir(name, &previous.id);
-        let trigger = self.load_release(name, &dir, &previous).await?;
+        let trigger = self
+            .load_release(name, &dir, &previous, &old.settings)
+            .await?;
         let record = AppRecord {
             current: previous,
             previous: Some(old.current),
+            settings: old.settings,
         };
         self.persist(name, Some(&record))
             .map_err(Refusal::internal)?;
@@ -708,6 +859,51 @@ pub fn check_app_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Every `required` variable without a default must get a value from the
+/// app's settings (or the node's environment, as `nimbus up` reads it): the
+/// advice says how to give one to this app.
+fn check_required_variables(
+    manifest: &Manifest,
+    app: &str,
+    settings: &AppSettings,
+) -> Result<(), String> {
+    let missing: Vec<String> = manifest
+        .variables
+        .iter()
+        .filter(|(name, variable)| {
+            let upper = name.as_str().to_ascii_uppercase();
+            variable.required
+                && variable.default.is_none()
+                && !settings.sets_variable(name.as_str())
+                && std::env::var_os(format!("NIMBUS_VARIABLE_{upper}")).is_none()
+                && std::env::var_os(format!("SPIN_VARIABLE_{upper}")).is_none()
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names = missing
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let flags = missing
+        .iter()
+        .map(|n| format!("--variable {n}=VALUE"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(format!(
+        "app variable{} {names} {} required but {} no value on this node; set {} for this app \
+         with `nimbus deploy --name {app} {flags}` (or in the [variables] table of the file \
+         given with --runtime-config-file)",
+        if missing.len() == 1 { "" } else { "s" },
+        if missing.len() == 1 { "is" } else { "are" },
+        if missing.len() == 1 { "has" } else { "have" },
+        if missing.len() == 1 { "it" } else { "them" },
+    ))
+}
+
 /// Every path the manifest reads must stay inside the release directory.
 fn check_paths(manifest: &Manifest) -> Result<(), String> {
     for (id, component) in &manifest.components {
@@ -750,9 +946,9 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
 }
 
 /// A short plain-text response.
-pub fn text_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
+pub fn text_response(status: StatusCode, text: impl Into<bytes::Bytes>) -> Response<ResponseBody> {
     use http_body_util::BodyExt as _;
-    let body = http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))
+    let body = http_body_util::Full::new(text.into())
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut response = Response::new(body);

@@ -44,6 +44,51 @@ impl Compiled {
             Compiled::Component(_) => WasmKind::Component,
         }
     }
+
+    /// The least linear memory an instance needs to start, in bytes: the
+    /// largest minimum size among the memories it defines (64 KiB pages).
+    /// `None` when it defines none, or cannot tell (a component that
+    /// instantiates imported modules).
+    pub fn min_memory_bytes(&self) -> Option<u64> {
+        let pages = match self {
+            Compiled::Module(module) => module.resources_required().max_initial_memory_size,
+            Compiled::Component(component) => {
+                component.resources_required()?.max_initial_memory_size
+            }
+        }?;
+        Some(pages.saturating_mul(64 << 10))
+    }
+
+    /// Refuses a per-instance memory `limit` of `component` below
+    /// [`Compiled::min_memory_bytes`]: every instantiation would fail.
+    pub fn check_memory_limit(&self, component: &str, limit: Option<u64>) -> anyhow::Result<()> {
+        let (Some(limit), Some(min)) = (limit, self.min_memory_bytes()) else {
+            return Ok(());
+        };
+        if limit < min {
+            anyhow::bail!(
+                "component `{component}`: its memory limit ({}) is below the minimum memory its \
+                 Wasm declares ({}), so no instance could start; set `memory` in \
+                 [component.{component}.limits] (or the node's memory quota) to at least {}",
+                show_bytes(limit),
+                show_bytes(min),
+                show_bytes(min)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `1.1 MiB`, `64 KiB`, `100 B`.
+fn show_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= MIB => format!("{:.1} MiB ({b} bytes)", b as f64 / MIB as f64),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Compiled code as the [`Loader`] hands it out: everything loaded from the

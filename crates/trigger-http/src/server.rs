@@ -100,13 +100,17 @@ where
 /// Binds `workers` listening sockets to `addr` with `SO_REUSEPORT`, for
 /// [`serve_per_core`]; the kernel spreads new connections over them. Port 0
 /// picks one free port for all of them.
+///
+/// `SO_REUSEPORT` would also let another process (another `nimbus up` or
+/// `nimbus node` of the same user) join the group and silently share the
+/// port, so the address is first claimed by a plain socket without it: a port
+/// that another process listens on fails here with
+/// [`std::io::ErrorKind::AddrInUse`], naming the address.
 pub fn bind_per_core(
     addr: SocketAddr,
     workers: usize,
 ) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners: Vec<std::net::TcpListener> = Vec::new();
-    let mut addr = addr;
-    for _ in 0..workers.max(1) {
+    let socket = |reuse_port: bool| -> std::io::Result<socket2::Socket> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::STREAM,
@@ -114,9 +118,38 @@ pub fn bind_per_core(
         )?;
         socket.set_reuse_address(true)?;
         #[cfg(unix)]
-        socket.set_reuse_port(true)?;
+        socket.set_reuse_port(reuse_port)?;
+        #[cfg(not(unix))]
+        let _ = reuse_port;
         socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
+        Ok(socket)
+    };
+    let in_use = |addr: SocketAddr| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("address in use: another process is listening on {addr}"),
+        )
+    };
+    // The claim: fails if any socket, SO_REUSEPORT or not, listens there.
+    let claim = socket(false)?;
+    match claim.bind(&addr.into()) {
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => return Err(in_use(addr)),
+        other => other?,
+    }
+    let mut addr = claim
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("the bound address is not an IP address"))?;
+    // It must go before the group binds: a socket without SO_REUSEPORT keeps
+    // every other one off the port, ours included.
+    drop(claim);
+    let mut listeners: Vec<std::net::TcpListener> = Vec::new();
+    for _ in 0..workers.max(1) {
+        let socket = socket(true)?;
+        match socket.bind(&addr.into()) {
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => return Err(in_use(addr)),
+            other => other?,
+        }
         socket.listen(1024)?;
         let listener: std::net::TcpListener = socket.into();
         addr = listener.local_addr()?;
