@@ -22,7 +22,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Component as PathComponent, Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use nimbus_manifest::{FileMount, Manifest};
+use nimbus_manifest::FileMount;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -378,7 +378,7 @@ impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
 /// and every `files` entry. Every path must lie below the manifest's
 /// directory.
 pub fn pack(manifest_path: &Path) -> anyhow::Result<Bundle> {
-    let manifest = Manifest::from_file(manifest_path)?;
+    let manifest = crate::triggers::read_manifest(manifest_path)?;
     manifest.check_sources()?;
     let dir = manifest.dir().to_path_buf();
     let root = dir

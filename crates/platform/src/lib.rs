@@ -23,6 +23,7 @@ pub mod server;
 pub mod settings;
 pub mod signing;
 pub mod store;
+pub mod triggers;
 
 pub use config::{NodeConfig, Quotas};
 // For the CLI, which talks to the admin API through this crate.

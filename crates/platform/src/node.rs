@@ -475,7 +475,7 @@ impl Node {
         let settings = settings.clone();
         let app_name = name.to_owned();
         let loaded = tokio::task::spawn_blocking(move || -> Result<HttpTrigger, Refusal> {
-            let mut manifest = Manifest::from_file(&manifest_path).map_err(|err| {
+            let mut manifest = crate::triggers::read_manifest(&manifest_path).map_err(|err| {
                 Refusal::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "manifest",

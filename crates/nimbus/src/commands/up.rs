@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use nimbus_app::{AppHost, AppOptions};
-use nimbus_manifest::{Manifest, ManifestError};
+use nimbus_manifest::ManifestError;
 use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
 
@@ -75,7 +75,7 @@ pub fn main(args: UpArgs) -> i32 {
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let path = manifest_path(args.file.as_deref())?;
-    let manifest = Manifest::from_file(&path)?;
+    let manifest = nimbus_platform::triggers::read_manifest(&path)?;
     let engine = EngineConfig {
         pool: Some(PoolSize::SERVER),
         consume_fuel: false,
@@ -109,18 +109,28 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let _epoch = EpochTicker::start(&engine);
     runtime.block_on(async move {
-        let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
-        let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
-        let local = bound.local_addr();
-        println!("Serving http://{local}");
-        println!("Available Routes:");
-        for (route, component) in trigger.routes() {
-            println!("  {component}: http://{local}{route}");
+        // Every trigger the manifest has, in this one process (the list of
+        // types: nimbus_platform::triggers).
+        let mut triggers: Vec<Box<dyn nimbus_trigger::Trigger>> = Vec::new();
+        let has_http = app
+            .manifest()
+            .trigger_sections(nimbus_trigger_http::TRIGGER_TYPE)
+            .next()
+            .is_some();
+        if has_http {
+            let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
+            let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
+            let local = bound.local_addr();
+            println!("Serving http://{local}");
+            println!("Available Routes:");
+            for (route, component) in trigger.routes() {
+                println!("  {component}: http://{local}{route}");
+            }
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            tracing::info!(app = app.manifest().name(), "serving on http://{local}");
+            triggers.push(Box::new(bound));
         }
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        tracing::info!(app = app.manifest().name(), "serving on http://{local}");
-        let triggers: Vec<Box<dyn nimbus_trigger::Trigger>> = vec![Box::new(bound)];
         nimbus_trigger::run_all(triggers, shutdown_signal()).await
     })
 }
