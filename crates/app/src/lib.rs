@@ -87,6 +87,10 @@ pub struct AppOptions {
     pub variables: Vec<(String, String)>,
     /// The host's outbound policy (a node denies private destinations).
     pub outbound: OutboundPolicy,
+    /// Ignore the host process's environment for variable values
+    /// (`NIMBUS_VARIABLE_…`): a node sets it, so that its own environment
+    /// never reaches the apps of its tenants (they set theirs per app).
+    pub ignore_host_environment: bool,
 }
 
 impl AppHost {
@@ -109,7 +113,14 @@ impl AppHost {
             .data_dir
             .clone()
             .unwrap_or_else(|| manifest.dir().join(".nimbus"));
-        let env = |name: &str| std::env::var(name).ok();
+        let ignore_env = options.ignore_host_environment;
+        let env = move |name: &str| {
+            if ignore_env {
+                None
+            } else {
+                std::env::var(name).ok()
+            }
+        };
         let services = host.capabilities.configure_app(
             &AppContext {
                 manifest: &manifest,
