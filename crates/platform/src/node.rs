@@ -466,6 +466,8 @@ impl Node {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            // The node's own environment is not its tenants' business.
+            ignore_host_environment: true,
             outbound: if self.config.allow_private_outbound {
                 OutboundPolicy::default()
             } else {
