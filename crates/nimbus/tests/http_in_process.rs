@@ -32,7 +32,10 @@ fn host() -> &'static AppHost {
             .build()
             .unwrap();
             let ticker = EpochTicker::start(&engine);
-            let loader = Loader::new(engine, Some(nimbus_runtime::CompileCache::new(common::shared_cache())));
+            let loader = Loader::new(
+                engine,
+                Some(nimbus_runtime::CompileCache::new(common::shared_cache())),
+            );
             (AppHost::new(Arc::new(loader)).unwrap(), ticker)
         })
         .0
@@ -46,7 +49,10 @@ fn trigger(manifest: &str) -> (HttpTrigger, tempfile::TempDir) {
     (HttpTrigger::new(host().engine(), app).unwrap(), dir)
 }
 
-async fn send(trigger: &HttpTrigger, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, String) {
+async fn send(
+    trigger: &HttpTrigger,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, String) {
     let client: SocketAddr = CLIENT.parse().unwrap();
     let local: SocketAddr = LOCAL.parse().unwrap();
     let response = trigger.handle(req, client, local).await;
@@ -108,7 +114,10 @@ async fn routes_pick_the_most_specific_and_spin_headers_are_set() {
         body.contains("spin-full-url=http://app.example/api/items/42?x=1"),
         "{body}"
     );
-    assert!(body.contains(&format!("spin-client-addr={CLIENT}")), "{body}");
+    assert!(
+        body.contains(&format!("spin-client-addr={CLIENT}")),
+        "{body}"
+    );
 
     let (status, _, _) = send(&trigger, get("/elsewhere")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
