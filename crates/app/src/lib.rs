@@ -4,19 +4,70 @@
 //! Everything here happens once, at load (or deploy) time, so that a bad app
 //! is refused before it serves a single request.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
-use indexmap::IndexMap;
-use nimbus_cap_key_value::{AppKv, KeyValueAppState, KeyValueCapability, KeyValueConfig};
-use nimbus_cap_sqlite::{AppSqlite, SqliteAppState, SqliteCapability};
-use nimbus_cap_variables::{VariablesAppState, VariablesCapability};
-use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiCapability, WasiGrants};
-use nimbus_manifest::{Component, ComponentId, FileMount, HostPattern, Limits, Manifest};
-use nimbus_runtime::{Capability as _, Loader, SharedCode};
+use anyhow::Context as _;
+use nimbus_cap_key_value::KeyValueCapability;
+use nimbus_cap_outbound_http::OutboundHttpCapability;
+use nimbus_cap_sqlite::SqliteCapability;
+use nimbus_cap_variables::VariablesCapability;
+use nimbus_cap_wasi::WasiCapability;
+pub use nimbus_capability::{App, AppComponent};
+use nimbus_capability::{
+    AppContext, Capabilities, ComponentContext, InstanceState, OutboundPolicy,
+};
+use nimbus_manifest::Manifest;
+use nimbus_runtime::wasmtime::component::Linker;
+use nimbus_runtime::wasmtime::Engine;
+use nimbus_runtime::Loader;
 use nimbus_runtime_config::RuntimeConfig;
+
+/// The host services this build of nimbus offers, in linking order: the one
+/// list. Adding a capability is a new `cap-*` crate (implementing
+/// [`nimbus_capability::Capability`]) plus one line here (and its entry in
+/// this crate's `Cargo.toml`).
+pub fn capabilities() -> Capabilities {
+    Capabilities::new()
+        .with(WasiCapability)
+        .with(OutboundHttpCapability)
+        .with(KeyValueCapability::new())
+        .with(SqliteCapability)
+        .with(VariablesCapability)
+}
+
+/// What every app on one engine shares: the loader (and its compile cache),
+/// the capabilities, and the one component linker built from them (a node
+/// loads thousands of apps; they all link against the same host functions).
+#[derive(Clone)]
+pub struct AppHost {
+    loader: Arc<Loader>,
+    capabilities: Capabilities,
+    linker: Arc<Linker<InstanceState>>,
+}
+
+impl AppHost {
+    /// A host for apps loaded through `loader`, with [`capabilities`].
+    pub fn new(loader: Arc<Loader>) -> anyhow::Result<AppHost> {
+        let capabilities = capabilities();
+        let linker = Arc::new(capabilities.linker(loader.engine())?);
+        Ok(AppHost {
+            loader,
+            capabilities,
+            linker,
+        })
+    }
+
+    /// The loader.
+    pub fn loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.loader.engine()
+    }
+}
 
 /// How to load an app, beyond its manifest.
 #[derive(Debug, Default)]
@@ -32,122 +83,91 @@ pub struct AppOptions {
     pub runtime_config: Option<RuntimeConfig>,
     /// SQL run against the `default` database before serving (`--sqlite`).
     pub sqlite_migrations: Vec<String>,
-    /// App variable values (`--variable NAME=VALUE`); they take precedence
-    /// over the environment and the runtime config.
+    /// Values for app variables (name → value), before the environment.
     pub variables: Vec<(String, String)>,
+    /// The host's outbound policy (a node denies private destinations).
+    pub outbound: OutboundPolicy,
+    /// Ignore the host process's environment for variable values
+    /// (`NIMBUS_VARIABLE_…`): a node sets it, so that its own environment
+    /// never reaches the apps of its tenants (they set theirs per app).
+    pub ignore_host_environment: bool,
 }
 
-/// The host services of one app, configured once and shared by every
-/// instance (each instance takes a cheap per-component view).
-#[derive(Clone)]
-pub struct AppServices {
-    /// Key-value stores (`wasi:keyvalue`, `fermyon:spin/key-value`).
-    pub key_value: KeyValueAppState,
-    /// SQLite databases (`fermyon:spin/sqlite`).
-    pub sqlite: SqliteAppState,
-    /// Variables (`wasi:config/store`, `fermyon:spin/variables`).
-    pub variables: VariablesAppState,
-}
-
-/// One component, compiled, with everything it was granted.
-pub struct AppComponent {
-    /// The component's id in the manifest.
-    pub id: ComponentId,
-    /// Its compiled code.
-    pub compiled: SharedCode,
-    /// Its WASI grants: environment and files (read-only).
-    pub wasi: WasiAppState,
-    /// The hosts it may reach (`allowed_outbound_hosts`); empty means none.
-    pub allowed_outbound_hosts: Arc<[HostPattern]>,
-    /// Its limits from `[component.ID.limits]`.
-    pub limits: Limits,
-}
-
-/// An app ready to serve.
-pub struct App {
-    manifest: Manifest,
-    components: IndexMap<ComponentId, Arc<AppComponent>>,
-    services: AppServices,
-    // Files mapped by glob patterns or single-file placements are copied
-    // here, as Spin does, and granted read-only at `/`. Removed on drop.
-    _staging: Vec<tempfile::TempDir>,
-}
-
-impl App {
-    /// [`App::load_with`] with default options.
-    pub fn load(manifest: Manifest, loader: &Loader) -> anyhow::Result<App> {
-        App::load_with(manifest, loader, AppOptions::default())
+impl AppHost {
+    /// [`AppHost::load_with`] with default options.
+    pub fn load(&self, manifest: Manifest) -> anyhow::Result<App> {
+        self.load_with(manifest, AppOptions::default())
     }
 
     /// Checks sources, configures the host services (opening stores and
     /// databases, resolving variables), compiles every component (through
-    /// `loader`'s cache) and resolves its grants.
-    pub fn load_with(
-        manifest: Manifest,
-        loader: &Loader,
-        options: AppOptions,
-    ) -> anyhow::Result<App> {
+    /// the host's compile cache) and resolves its grants.
+    pub fn load_with(&self, manifest: Manifest, options: AppOptions) -> anyhow::Result<App> {
+        let host = self;
         manifest.check_sources()?;
-        let services = configure_services(&manifest, options)?;
-        let mut components = IndexMap::new();
-        let mut staging = Vec::new();
+        let app_id = options
+            .app_id
+            .clone()
+            .unwrap_or_else(|| default_app_id(&manifest));
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| manifest.dir().join(".nimbus"));
+        let ignore_env = options.ignore_host_environment;
+        let env = move |name: &str| {
+            if ignore_env {
+                None
+            } else {
+                std::env::var(name).ok()
+            }
+        };
+        let services = host.capabilities.configure_app(
+            &AppContext {
+                manifest: &manifest,
+                app_id: &app_id,
+                data_dir: &data_dir,
+                outbound: &options.outbound,
+                variables: &options.variables,
+                env: &env,
+            },
+            options.runtime_config.unwrap_or_else(RuntimeConfig::empty),
+        )?;
+        if !options.sqlite_migrations.is_empty() {
+            let sqlite = services
+                .get::<SqliteCapability>()
+                .context("--sqlite: this build has no SQLite capability")?;
+            for sql in &options.sqlite_migrations {
+                sqlite
+                    .run_migrations(nimbus_cap_sqlite::DEFAULT_LABEL, sql)
+                    .context("--sqlite")?;
+            }
+        }
+        let mut components = Vec::new();
         for (id, component) in &manifest.components {
             let source = manifest.resolve(&component.source);
-            let compiled = loader
+            let compiled = host
+                .loader
                 .load_file(&source)
                 .with_context(|| format!("component `{id}`"))?;
-            let (dirs, staged) = file_grants(&manifest, id, component)?;
-            staging.extend(staged);
-            let wasi = WasiCapability
-                .configure(WasiGrants {
-                    // Executors add argv (WAGI builds it per request).
-                    args: Vec::new(),
-                    env: component
-                        .environment
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    dirs,
-                    stdio: Stdio::InheritOutput,
-                })
-                .with_context(|| format!("component `{id}`"))?;
-            components.insert(
-                id.clone(),
-                Arc::new(AppComponent {
-                    id: id.clone(),
-                    compiled,
-                    wasi,
-                    allowed_outbound_hosts: component.allowed_outbound_hosts.clone().into(),
-                    limits: component.limits,
-                }),
-            );
+            compiled.check_memory_limit(id.as_str(), component.limits.memory)?;
+            let component_services = services.configure_component(&ComponentContext {
+                manifest: &manifest,
+                id,
+                component,
+            })?;
+            components.push(AppComponent {
+                id: id.clone(),
+                compiled,
+                services: component_services,
+                limits: component.limits,
+            });
         }
-        Ok(App {
+        Ok(App::new(
             manifest,
             components,
             services,
-            _staging: staging,
-        })
-    }
-
-    /// The manifest the app was loaded from.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
-    }
-
-    /// The app's host services.
-    pub fn services(&self) -> &AppServices {
-        &self.services
-    }
-
-    /// A component by id.
-    pub fn component(&self, id: &str) -> Option<&Arc<AppComponent>> {
-        self.components.get(id)
-    }
-
-    /// Every component, in manifest order.
-    pub fn components(&self) -> impl Iterator<Item = &Arc<AppComponent>> {
-        self.components.values()
+            host.linker.clone(),
+        ))
     }
 }
 
@@ -170,163 +190,4 @@ fn default_app_id(manifest: &Manifest) -> String {
     } else {
         id
     }
-}
-
-fn configure_services(manifest: &Manifest, options: AppOptions) -> anyhow::Result<AppServices> {
-    let app_id = options.app_id.unwrap_or_else(|| default_app_id(manifest));
-    let data_dir = options
-        .data_dir
-        .unwrap_or_else(|| manifest.dir().join(".nimbus"));
-    let mut runtime_config = options.runtime_config.unwrap_or_else(RuntimeConfig::empty);
-    let key_value_config = KeyValueConfig::take_from(&mut runtime_config)?;
-    let sqlite_config = runtime_config.take(SqliteCapability::CONFIG_KEY)?;
-    let variables_config = runtime_config.take(VariablesCapability::CONFIG_KEY)?;
-    runtime_config.finish()?;
-
-    let grants: BTreeMap<String, Vec<String>> = manifest
-        .components
-        .iter()
-        .map(|(id, c)| {
-            let labels = c.key_value_stores.iter().map(|l| l.to_string()).collect();
-            (id.to_string(), labels)
-        })
-        .collect();
-    let key_value = KeyValueCapability::new().configure(
-        key_value_config,
-        &AppKv {
-            app_id: app_id.clone(),
-            data_dir: data_dir.clone(),
-            grants,
-        },
-    )?;
-    let sqlite = SqliteCapability.configure(
-        sqlite_config,
-        &AppSqlite::from_manifest(manifest, app_id, data_dir),
-    )?;
-    for sql in &options.sqlite_migrations {
-        sqlite
-            .run_migrations(nimbus_cap_sqlite::DEFAULT_LABEL, sql)
-            .context("--sqlite")?;
-    }
-    let variables = VariablesCapability.configure_with(
-        &options.variables,
-        variables_config,
-        manifest,
-        &|name| std::env::var(name).ok(),
-    )?;
-    Ok(AppServices {
-        key_value,
-        sqlite,
-        variables,
-    })
-}
-
-/// Turns `files` into read-only directory grants. Directory placements are
-/// granted in place; glob patterns and single files are copied into a staging
-/// directory granted at `/`.
-fn file_grants(
-    manifest: &Manifest,
-    id: &ComponentId,
-    component: &Component,
-) -> anyhow::Result<(Vec<DirGrant>, Option<tempfile::TempDir>)> {
-    let excludes = component
-        .exclude_files
-        .iter()
-        .map(|pattern| {
-            glob::Pattern::new(pattern).with_context(|| {
-                format!("component `{id}`: invalid exclude_files pattern {pattern:?}")
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let excluded = |relative: &Path| excludes.iter().any(|p| p.matches_path(relative));
-
-    let mut dirs = Vec::new();
-    let mut staging: Option<tempfile::TempDir> = None;
-    let mut stage = |relative_dest: &Path, host: &Path| -> anyhow::Result<()> {
-        if staging.is_none() {
-            staging = Some(
-                tempfile::Builder::new()
-                    .prefix(&format!("nimbus-files-{id}-"))
-                    .tempdir()
-                    .context("cannot create a staging directory for component files")?,
-            );
-        }
-        let root = staging
-            .as_ref()
-            .map(|s| s.path().to_owned())
-            .unwrap_or_default();
-        copy_into(host, &root.join(relative_dest))
-    };
-
-    for mount in &component.files {
-        match mount {
-            FileMount::Placement {
-                source,
-                destination,
-            } => {
-                let host = manifest.resolve(source);
-                if host.is_dir() {
-                    dirs.push(DirGrant {
-                        host,
-                        guest: destination.clone(),
-                        read_only: true,
-                    });
-                } else {
-                    stage(Path::new(destination.trim_start_matches('/')), &host)?;
-                }
-            }
-            FileMount::Pattern(pattern) => {
-                let full = manifest.dir().join(pattern);
-                let full = full.to_string_lossy();
-                let matches = glob::glob(&full).with_context(|| {
-                    format!("component `{id}`: invalid files pattern {pattern:?}")
-                })?;
-                for entry in matches {
-                    let host =
-                        entry.with_context(|| format!("component `{id}`: files {pattern:?}"))?;
-                    let relative = host
-                        .strip_prefix(manifest.dir())
-                        .unwrap_or(&host)
-                        .to_owned();
-                    if excluded(&relative) {
-                        continue;
-                    }
-                    stage(&relative, &host)?;
-                }
-            }
-        }
-    }
-    if let Some(staging) = &staging {
-        dirs.insert(
-            0,
-            DirGrant {
-                host: staging.path().to_owned(),
-                guest: "/".into(),
-                read_only: true,
-            },
-        );
-    }
-    Ok((dirs, staging))
-}
-
-/// Copies a file, or a directory recursively, to `dest`.
-fn copy_into(host: &Path, dest: &Path) -> anyhow::Result<()> {
-    let meta =
-        std::fs::metadata(host).with_context(|| format!("cannot read {}", host.display()))?;
-    if meta.is_dir() {
-        std::fs::create_dir_all(dest)?;
-        for entry in std::fs::read_dir(host)? {
-            let entry = entry?;
-            copy_into(&entry.path(), &dest.join(entry.file_name()))?;
-        }
-    } else if meta.is_file() {
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(host, dest)
-            .with_context(|| format!("cannot copy {} to the files staging area", host.display()))?;
-    } else {
-        bail!("{} is neither a file nor a directory", host.display());
-    }
-    Ok(())
 }

@@ -74,6 +74,7 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod capability;
 mod config;
 mod host;
 mod redis;
@@ -121,9 +122,6 @@ pub struct AppKv {
 pub struct KeyValueCapability {}
 
 impl KeyValueCapability {
-    /// The runtime config section: `key_value_store`.
-    pub const NAME: &'static str = KeyValueConfig::SECTION;
-
     /// The capability.
     pub fn new() -> KeyValueCapability {
         KeyValueCapability {}

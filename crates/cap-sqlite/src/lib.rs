@@ -50,6 +50,7 @@
 
 #![warn(missing_docs)]
 
+mod capability;
 mod config;
 mod database;
 mod host;

@@ -9,13 +9,11 @@
 //! `variables = { key = "template" }`. The template is rendered from the
 //! app's `[variables]`, each of which gets its value from the first of:
 //!
-//! 1. values given on the command line (`nimbus up --variable NAME=VALUE`,
-//!    see [`VariablesCapability::configure_with`]);
-//! 2. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
+//! 1. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
 //!    `SPIN_VARIABLE_<NAME>` (`<NAME>` is the variable name uppercased, e.g.
 //!    `NIMBUS_VARIABLE_API_KEY` for `api_key`);
-//! 3. the runtime config's `[variables]` table (see [`VariablesConfig`]);
-//! 4. the variable's `default` in the manifest.
+//! 2. the runtime config's `[variables]` table (see [`VariablesConfig`]);
+//! 3. the variable's `default` in the manifest.
 //!
 //! A `required` variable without a value fails [`VariablesCapability::configure`],
 //! naming it. Everything is resolved once, at configure (load) time; per
@@ -46,6 +44,8 @@
 //! ```
 
 #![warn(missing_docs)]
+
+mod capability;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -104,7 +104,6 @@ pub struct VariablesCapability;
 /// Where an app variable's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
-    Flag,
     Env(String),
     RuntimeConfig,
     Default,
@@ -113,7 +112,6 @@ enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Flag => f.write_str("--variable"),
             Source::Env(name) => write!(f, "environment variable {name}"),
             Source::RuntimeConfig => f.write_str("runtime config [variables]"),
             Source::Default => f.write_str("manifest default"),
@@ -155,19 +153,6 @@ impl VariablesCapability {
         manifest: &Manifest,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<VariablesAppState> {
-        self.configure_with(&[], config, manifest, env)
-    }
-
-    /// As [`configure`](Self::configure), with `values` (name, value) given
-    /// on the command line (`nimbus up --variable`), which come first, before
-    /// the environment (as Spin's `--variable`).
-    pub fn configure_with(
-        &self,
-        values: &[(String, String)],
-        config: Option<VariablesConfig>,
-        manifest: &Manifest,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<VariablesAppState> {
         let config = config.unwrap_or_default();
         let mut problems = Vec::new();
 
@@ -201,9 +186,7 @@ impl VariablesCapability {
                 .into_iter()
                 .map(|prefix| format!("{prefix}{upper}"))
                 .find_map(|key| env(&key).map(|value| (value, Source::Env(key))));
-            let from_flag = values.iter().rev().find(|(n, _)| n == name.as_str());
-            let found = (from_flag.map(|(_, v)| (v.clone(), Source::Flag)))
-                .or(from_env)
+            let found = from_env
                 .or_else(|| {
                     config
                         .values

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context as _;
-use nimbus_runtime::wasmtime::component::ResourceTable;
-use nimbus_runtime::Capability;
+use nimbus_capability::{AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState};
+use nimbus_runtime::wasmtime::component::Linker;
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+mod files;
 
 /// One directory of the host made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,73 +163,9 @@ impl WasiAppState {
         &self.grants
     }
 
-    /// A builder with the arguments, environment and stdio granted, for
-    /// callers that add more (such as WAGI's CGI variables and pipes) before
-    /// finishing it with [`WasiAppState::finish`] or
-    /// [`WasiAppState::finish_p1`], which add the granted directories.
-    pub fn builder(&self) -> WasiCtxBuilder {
-        let grants = &self.grants;
-        let mut builder = WasiCtxBuilder::new();
-        builder.args(&grants.args).envs(&grants.env);
-        match grants.stdio {
-            Stdio::Closed => {}
-            Stdio::Inherit => {
-                builder.inherit_stdio();
-            }
-            Stdio::InheritOutput => {
-                builder.inherit_stdout().inherit_stderr();
-            }
-        }
-        builder
-    }
-
-    /// Builds a WASIp2 context with the granted directories.
-    pub fn finish(&self, mut builder: WasiCtxBuilder) -> WasiCtx {
-        let mut ctx = builder.build();
-        *ctx.filesystem() = self.filesystem.clone();
-        ctx
-    }
-
-    /// Builds a WASIp1 context with the granted directories.
-    pub fn finish_p1(&self, mut builder: WasiCtxBuilder) -> WasiP1Ctx {
-        let mut ctx = builder.build_p1();
-        *ctx.ctx().ctx.filesystem() = self.filesystem.clone();
-        // Each open file is a host file descriptor: without a cap, a guest
-        // opening files in a loop exhausts the process's descriptors.
-        ctx.ctx().table.set_max_capacity(MAX_P1_HANDLES);
-        ctx
-    }
-}
-
-/// The most handles (open files, directories, streams) a `wasm32-wasip1`
-/// instance may hold at once; past it, opening another traps.
-pub const MAX_P1_HANDLES: usize = 1024;
-
-/// The most host resources (fields, bodies, streams, pollables, open files)
-/// one component instance may hold at once; past it the host call traps.
-/// Host memory and descriptors behind handles are not counted by the
-/// `memory` limit (Wasmtime's default cap is 1,000,000).
-pub const MAX_RESOURCES: usize = 4096;
-
-/// The resource table of a component instance, capped at [`MAX_RESOURCES`].
-/// Every executor takes its table from here.
-pub fn resource_table() -> ResourceTable {
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_RESOURCES);
-    table
-}
-
-/// The WASI capability.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct WasiCapability;
-
-impl Capability for WasiCapability {
-    const NAME: &'static str = "wasi";
-    type Grants = WasiGrants;
-    type AppState = WasiAppState;
-    type InstanceState = WasiCtx;
-
-    fn configure(&self, grants: WasiGrants) -> anyhow::Result<WasiAppState> {
+    /// Validates `grants` and opens every granted directory once; instances
+    /// share those open handles.
+    pub fn new(grants: WasiGrants) -> anyhow::Result<WasiAppState> {
         for (name, _) in &grants.env {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return Err(WasiGrantError::BadEnvName(name.clone()).into());
@@ -250,7 +187,6 @@ impl Capability for WasiCapability {
             }
             .into());
         }
-        // Open every granted directory once; instances share the handles.
         let mut builder = WasiCtxBuilder::new();
         for dir in &grants.dirs {
             let perms = if dir.read_only {
@@ -267,8 +203,98 @@ impl Capability for WasiCapability {
         Ok(WasiAppState { grants, filesystem })
     }
 
-    fn prepare(&self, app: &WasiAppState) -> anyhow::Result<WasiCtx> {
-        Ok(app.finish(app.builder()))
+    /// Adds the grants to an instance being prepared: arguments,
+    /// environment, stdio and the (already open) directories. Callers may add
+    /// more to `builder.wasi` afterwards (WAGI's CGI variables and pipes).
+    pub fn prepare(&self, builder: &mut InstanceBuilder) {
+        let grants = &self.grants;
+        builder.wasi.args(&grants.args).envs(&grants.env);
+        match grants.stdio {
+            Stdio::Closed => {}
+            Stdio::Inherit => {
+                builder.wasi.inherit_stdio();
+            }
+            Stdio::InheritOutput => {
+                builder.wasi.inherit_stdout().inherit_stderr();
+            }
+        }
+        builder.set_filesystem(self.filesystem.clone());
+    }
+}
+
+/// One component's WASI grants: environment and `files`, with the staging
+/// directory that holds copied files (removed when the last instance of the
+/// app is gone).
+#[derive(Debug)]
+pub struct WasiComponent {
+    state: WasiAppState,
+    _staging: Option<tempfile::TempDir>,
+}
+
+impl WasiComponent {
+    /// The validated grants.
+    pub fn grants(&self) -> &WasiGrants {
+        self.state.grants()
+    }
+}
+
+/// The WASI capability: `wasi:cli`, `wasi:clocks`, `wasi:random`,
+/// `wasi:filesystem` (the component's `files`, read-only), `wasi:io`, and
+/// `wasi:sockets` (denied by default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WasiCapability;
+
+impl Capability for WasiCapability {
+    const NAME: &'static str = "wasi";
+    type RuntimeConfig = ();
+    type AppState = ();
+    type ComponentState = WasiComponent;
+    type InstanceState = ();
+
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
+        // component; they get only what the manifest grants.
+        wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        Ok(())
+    }
+
+    fn configure_app(&self, _app: &AppContext<'_>, _config: Option<()>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn configure_component(
+        &self,
+        _app: &(),
+        ctx: &ComponentContext<'_>,
+    ) -> anyhow::Result<WasiComponent> {
+        let id = ctx.id;
+        let (dirs, staging) = files::file_grants(ctx.manifest, id, ctx.component)?;
+        let state = WasiAppState::new(WasiGrants {
+            // Executors add argv (WAGI builds it per request).
+            args: Vec::new(),
+            env: ctx
+                .component
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            dirs,
+            stdio: Stdio::InheritOutput,
+        })
+        .with_context(|| format!("component `{id}`"))?;
+        Ok(WasiComponent {
+            state,
+            _staging: staging,
+        })
+    }
+
+    fn prepare(
+        &self,
+        component: &WasiComponent,
+        builder: &mut InstanceBuilder,
+    ) -> anyhow::Result<()> {
+        component.state.prepare(builder);
+        Ok(())
     }
 }
 
@@ -347,7 +373,7 @@ mod tests {
             dirs: vec!["/definitely/not/here::/data".parse().unwrap()],
             ..Default::default()
         };
-        let err = WasiCapability.configure(grants).unwrap_err();
+        let err = WasiAppState::new(grants).unwrap_err();
         assert_eq!(
             err.to_string(),
             "directory /definitely/not/here (granted as /data) does not exist"
@@ -365,7 +391,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let err = WasiCapability.configure(grants).unwrap_err();
+        let err = WasiAppState::new(grants).unwrap_err();
         assert!(err.to_string().ends_with("is not a directory"), "{err}");
     }
 }

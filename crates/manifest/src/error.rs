@@ -136,6 +136,42 @@ impl ManifestError {
             diagnostics,
         }
     }
+
+    /// An [`Invalid`](ManifestError::Invalid) error listing `diagnostics` (in
+    /// file order) for the manifest at `path`: how a trigger crate reports
+    /// problems in its sections.
+    pub fn from_diagnostics(path: &Path, diagnostics: Vec<Diagnostic>) -> ManifestError {
+        ManifestError::invalid(path, diagnostics)
+    }
+
+    /// The individual problems, owned; a [`Read`](ManifestError::Read) error
+    /// becomes one at 1:1.
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        match self {
+            ManifestError::Read { error, .. } => vec![Diagnostic::new(
+                Location::START,
+                format!("cannot read the manifest: {error}{}", read_hint(&error)),
+            )],
+            ManifestError::Invalid { diagnostics, .. } => diagnostics,
+        }
+    }
+
+    /// One error listing the problems of every failed check, in file order
+    /// (`Ok` when all passed), so that a user sees them all at once.
+    pub fn combine(
+        results: impl IntoIterator<Item = Result<(), ManifestError>>,
+    ) -> Result<(), ManifestError> {
+        let mut path = None;
+        let mut diagnostics = Vec::new();
+        for error in results.into_iter().filter_map(Result::err) {
+            path.get_or_insert_with(|| error.path().to_path_buf());
+            diagnostics.extend(error.into_diagnostics());
+        }
+        match path {
+            None => Ok(()),
+            Some(path) => Err(ManifestError::invalid(&path, diagnostics)),
+        }
+    }
 }
 
 fn read_hint(error: &io::Error) -> &'static str {

@@ -9,8 +9,9 @@ use indexmap::IndexMap;
 use crate::error::{Diagnostic, Location, ManifestError};
 use crate::host::HostPattern;
 use crate::ids::{ComponentId, StoreLabel, VariableName};
-use crate::route::Route;
+use crate::section::Section;
 use crate::template::Template;
+use crate::trigger::TriggerSection;
 
 /// Which manifest format the file declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,9 +33,9 @@ pub struct Application {
     pub description: Option<String>,
     /// `authors`.
     pub authors: Vec<String>,
-    /// `[application.trigger.http] base`, normalised (`"/"` when absent). It
-    /// has already been prefixed to every [`HttpTrigger::route`].
-    pub http_base: String,
+    /// `[application.trigger.TYPE]` tables: app-wide settings of a trigger
+    /// type (e.g. the HTTP trigger's `base`), read by that type's crate.
+    pub trigger_settings: IndexMap<String, Section>,
 }
 
 /// An application variable, `[variables] NAME = { ... }`.
@@ -50,46 +51,6 @@ pub struct Variable {
     pub secret: bool,
     /// `description`, for people.
     pub description: Option<String>,
-}
-
-/// How an HTTP trigger calls its component (`executor = { type = ... }`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Executor {
-    /// `type = "http"` (the default; Spin's alias `"spin"` is accepted): the
-    /// component exports `wasi:http/incoming-handler`.
-    #[default]
-    Http,
-    /// `type = "wagi"`: a WASI command run CGI-style (Spin's WAGI executor).
-    Wagi {
-        /// `argv`: the command line, with `${SCRIPT_NAME}` and `${ARGS}`
-        /// replaced; `None` means [`Executor::WAGI_DEFAULT_ARGV`].
-        argv: Option<String>,
-        /// `entrypoint` (deprecated in Spin): the function to call; `None`
-        /// means [`Executor::WAGI_DEFAULT_ENTRYPOINT`].
-        entrypoint: Option<String>,
-    },
-}
-
-impl Executor {
-    /// Spin's default WAGI `argv`.
-    pub const WAGI_DEFAULT_ARGV: &'static str = "${SCRIPT_NAME} ${ARGS}";
-    /// Spin's default WAGI entrypoint.
-    pub const WAGI_DEFAULT_ENTRYPOINT: &'static str = "_start";
-}
-
-/// One `[[trigger.http]]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTrigger {
-    /// `id`, or the id Spin would generate: `"<component>-http-trigger"` for a
-    /// trigger naming a component, else `"http-trigger<N>"`.
-    pub id: String,
-    /// The route, normalised, with the app's `http_base` prefixed.
-    pub route: Route,
-    /// The component to run: the id given, or the generated id of an inline
-    /// component (see [`Manifest::components`]).
-    pub component: ComponentId,
-    /// How to call the component.
-    pub executor: Executor,
 }
 
 /// One `files` entry of a component.
@@ -190,11 +151,16 @@ pub struct Manifest {
     pub application: Application,
     /// `[variables]`, in file order.
     pub variables: IndexMap<VariableName, Variable>,
-    /// `[[trigger.http]]`, in file order.
-    pub triggers: Vec<HttpTrigger>,
+    /// Every `[[trigger.TYPE]]` table, grouped by type (types in order of
+    /// first appearance, as Spin does), each type's in file order. A trigger
+    /// crate reads its own with [`Manifest::trigger_sections`].
+    pub triggers: Vec<TriggerSection>,
     /// Every component by id, in file order (inline components last).
     pub components: IndexMap<ComponentId, Component>,
     pub(crate) locations: IndexMap<ComponentId, ComponentLocations>,
+    /// Where each trigger type is named (`[[trigger.X]]`,
+    /// `[application.trigger.X]`), for [`Manifest::check_trigger_types`].
+    pub(crate) trigger_type_locations: Vec<(String, Location)>,
 }
 
 impl fmt::Debug for Manifest {
@@ -222,11 +188,7 @@ impl Manifest {
             path: path.to_path_buf(),
             error,
         })?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        Manifest::from_str(&text, path, dir)
+        Manifest::from_str(&text, path, manifest_dir(path))
     }
 
     /// Parses and validates manifest `text`.
@@ -240,7 +202,39 @@ impl Manifest {
         path: impl AsRef<Path>,
         base_dir: impl AsRef<Path>,
     ) -> Result<Manifest, ManifestError> {
-        crate::parse::parse(text, path.as_ref(), base_dir.as_ref())
+        crate::parse::parse(text, path.as_ref(), base_dir.as_ref(), |_| Ok(()))
+    }
+
+    /// As [`Manifest::from_file`], then runs `check` on the manifest: e.g.
+    /// [`Manifest::check_trigger_types`] and each trigger type's schema
+    /// (combine several with [`ManifestError::combine`]).
+    ///
+    /// One error lists every problem: when the manifest has errors of its
+    /// own, `check` still runs on what could be read (components with
+    /// errors are left out; nothing runs when the version or
+    /// `[application]` is unusable), and its problems are listed with them,
+    /// in file order.
+    pub fn from_file_with(
+        path: impl AsRef<Path>,
+        check: impl FnOnce(&Manifest) -> Result<(), ManifestError>,
+    ) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        crate::parse::parse(&text, path, &manifest_dir(path), check)
+    }
+
+    /// As [`Manifest::from_str`], with a `check` as in
+    /// [`Manifest::from_file_with`].
+    pub fn from_str_with(
+        text: &str,
+        path: impl AsRef<Path>,
+        base_dir: impl AsRef<Path>,
+        check: impl FnOnce(&Manifest) -> Result<(), ManifestError>,
+    ) -> Result<Manifest, ManifestError> {
+        crate::parse::parse(text, path.as_ref(), base_dir.as_ref(), check)
     }
 
     /// The manifest's path, as given.
@@ -273,15 +267,6 @@ impl Manifest {
     /// the manifest directory.
     pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
         self.dir.join(path)
-    }
-
-    /// The trigger that handles a request for `path` (URL path, no query): the
-    /// matching route with the greatest [`Route::specificity`].
-    pub fn route(&self, path: &str) -> Option<&HttpTrigger> {
-        self.triggers
-            .iter()
-            .filter(|t| t.route.matches(path))
-            .max_by_key(|t| t.route.specificity())
     }
 
     /// Checks that every component's `source` file exists, and every `files`
@@ -336,6 +321,14 @@ impl Manifest {
         } else {
             Err(ManifestError::invalid(&self.path, diags))
         }
+    }
+}
+
+/// The directory relative paths in the manifest at `path` are relative to.
+fn manifest_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

@@ -146,7 +146,7 @@ impl Route {
     }
 
     /// Prefixes the route with an HTTP base (`[application.trigger.http] base`).
-    pub(crate) fn with_base(self, base: &str) -> Route {
+    pub fn with_base(self, base: &str) -> Route {
         let base = base.trim_end_matches('/');
         if base.is_empty() {
             return self;

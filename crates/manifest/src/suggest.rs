@@ -2,8 +2,9 @@
 
 /// The candidate closest to `input`, if one is close enough to be a likely
 /// typo (Damerau-Levenshtein distance at most a third of the length, and at
-/// least 1).
-pub(crate) fn did_you_mean<'a>(
+/// least 1; case and `-` for `_` are ignored): the manifest's "did you mean",
+/// for trigger crates' messages too.
+pub fn did_you_mean<'a>(
     input: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

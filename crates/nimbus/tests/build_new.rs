@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use nimbus_manifest::Manifest;
+use nimbus_trigger_http::http_triggers;
 
 /// One finished `nimbus` process.
 struct Run {
@@ -120,8 +121,9 @@ fn new_and_build(template: &str, name: &str, files: &[&str]) -> Vec<u8> {
     assert_eq!(manifest.name(), name);
     assert_eq!(manifest.components.len(), 1);
     let component = manifest.component(name).expect("the component is NAME");
-    assert_eq!(manifest.triggers.len(), 1);
-    assert_eq!(manifest.triggers[0].component, name);
+    let triggers = http_triggers(&manifest).expect("valid HTTP triggers");
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(triggers[0].component, name);
     let build = component.build.as_ref().expect("a build section");
     assert_eq!(build.command.len(), 1);
     assert!(build.command[0].starts_with("cargo build --target wasm32-wasip"));
@@ -185,7 +187,7 @@ fn new_wagi_manifest_uses_the_wagi_executor() {
     nimbus_in(tmp.path(), &["new", "http-wagi-rust", "cgi"]).assert_code(0);
     let manifest = Manifest::from_file(tmp.path().join("cgi/nimbus.toml")).unwrap();
     assert!(matches!(
-        manifest.triggers[0].executor,
+        http_triggers(&manifest).unwrap()[0].executor,
         nimbus_manifest::Executor::Wagi { .. }
     ));
     assert_eq!(

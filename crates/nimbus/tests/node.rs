@@ -825,3 +825,438 @@ fn node_listen_and_admin_take_host_names_and_bare_ports() {
         401
     );
 }
+
+/// Runs `command` until it exits, killing it after `limit` (a server that
+/// should have refused to start): its output, and whether it exited itself.
+fn run_until_exit(mut command: std::process::Command, limit: Duration) -> (String, bool) {
+    use std::io::Read as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start nimbus");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+    let _ = child.stderr.take().unwrap().read_to_string(&mut out);
+    let exited_with_error = status.is_some_and(|s| !s.success());
+    (format!("status {status:?}\n{out}"), exited_with_error)
+}
+
+#[test]
+fn a_port_held_by_another_process_fails_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeServer::start(&tmp.path().join("data"), &[]);
+    let taken = node.public.to_string();
+
+    // A second node on the same --listen (its own data dir).
+    let mut second = common::nimbus_command();
+    second
+        .args(["node", "--listen", &taken, "--admin", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(tmp.path().join("data2"));
+    let (out, refused) = run_until_exit(second, Duration::from_secs(60));
+    assert!(refused, "a second node started on {taken}:\n{out}");
+    assert!(
+        out.contains("address in use") && out.contains(&taken),
+        "{out}"
+    );
+
+    // `nimbus up` on the node's port.
+    let manifest = probe_app(tmp.path(), "up", "up", "v1", "");
+    let mut up = common::nimbus_command();
+    up.args(["up", "--listen", &taken, "-f"]).arg(&manifest);
+    let (out, refused) = run_until_exit(up, Duration::from_secs(60));
+    assert!(refused, "nimbus up started on {taken}:\n{out}");
+    assert!(
+        out.contains("address in use") && out.contains(&taken),
+        "{out}"
+    );
+    // The node still has its port to itself.
+    assert_eq!(node.get("none.localhost", "/").status, 404);
+}
+
+#[test]
+fn a_second_node_on_one_data_dir_is_refused_and_leaves_it_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let node = NodeServer::start(&data, &[]);
+    let pid = std::fs::read_to_string(data.join("lock")).unwrap();
+    let in_progress = data.join("tmp").join("bundle-in-progress");
+    std::fs::create_dir_all(&in_progress).unwrap();
+
+    let mut second = common::nimbus_command();
+    second
+        .args(["node", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data);
+    let (out, refused) = run_until_exit(second, Duration::from_secs(60));
+    assert!(refused, "a second node ran on {}:\n{out}", data.display());
+    assert!(out.contains(&data.display().to_string()), "{out}");
+    assert!(out.contains(&format!("pid {}", pid.trim())), "{out}");
+    assert!(in_progress.exists(), "the second node emptied DATA/tmp");
+    assert_eq!(node.get("none.localhost", "/").status, 404);
+}
+
+#[test]
+fn sign_writes_a_bare_file_name_in_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = probe_app(tmp.path(), "app", "hello", "v1", "");
+    let app_dir = manifest.parent().unwrap();
+    let key = tmp.path().join("deploy.key");
+    let out = common::nimbus_command()
+        .args(["keygen", "-o", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = common::nimbus_command()
+        .args(["sign", "--key", key.to_str().unwrap(), "-o", "rel.bundle"])
+        .current_dir(app_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let bytes = std::fs::read(app_dir.join("rel.bundle")).unwrap();
+    let signed = Bundle::from_bytes(&bytes, u64::MAX).unwrap();
+    assert!(signed.signature.is_some());
+    // Nothing else was left next to it (no temporary file).
+    let mut names: Vec<String> = std::fs::read_dir(app_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["nimbus.toml", "probe.wasm", "rel.bundle"]);
+}
+
+#[test]
+fn an_oversized_bundle_gets_the_nodes_413_before_the_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("node.toml");
+    std::fs::write(&config, "max_bundle_size = \"4KiB\"\n").unwrap();
+    let node = NodeServer::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    // Refused on its Content-Length alone: no body is sent at all.
+    let auth = format!("Bearer {}", node.token);
+    let response = common::send_raw(
+        node.admin,
+        format!(
+            "PUT /v1/apps/big HTTP/1.1\r\nHost: admin\r\nAuthorization: {auth}\r\n\
+             Content-Length: 100000000\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(response.status, 413, "{}", response.text());
+    let body = json(&response);
+    assert_eq!(body["reason"], "size", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("max_bundle_size"),
+        "{body}"
+    );
+
+    // The CLI shows the node's answer (the probe app is far over 4 KiB).
+    let manifest = probe_app(tmp.path(), "big", "big", "v1", "");
+    for _ in 0..3 {
+        let out = node.cli(&["deploy", "-f", manifest.to_str().unwrap()]);
+        assert!(!out.status.success(), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("413") && stderr.contains("larger than 4.0 KiB"),
+            "{}",
+            text(&out)
+        );
+        assert!(!stderr.contains("Broken pipe"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn require_signatures_covers_rollbacks_and_apps_deployed_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("ci.key");
+    let out = common::nimbus_command()
+        .args(["keygen", "-o", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let public = format!("{}.pub", key.display());
+    let v1 = probe_app(tmp.path(), "v1", "shop", "v1", "");
+    let v2 = probe_app(tmp.path(), "v2", "shop", "v2", "");
+    let legacy = probe_app(tmp.path(), "legacy", "legacy", "old", "");
+
+    // Before the policy: unsigned v1 and legacy, then signed v2.
+    let mut node = NodeServer::start(&data, &["--trusted-key", &public]);
+    assert_eq!(node.deploy("shop", &bundle(&v1)).status, 200);
+    assert_eq!(node.deploy("legacy", &bundle(&legacy)).status, 200);
+    let out = node.cli(&[
+        "deploy",
+        "-f",
+        v2.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    node.terminate();
+
+    let node = NodeServer::start(&data, &["--trusted-key", &public, "--require-signatures"]);
+    // Said loudly at start, per app.
+    let logs = node.wait_for_log("app not served");
+    assert!(logs.contains("legacy"), "{logs}");
+    // The signed release serves; rolling back to the unsigned one is refused.
+    assert_eq!(first_line(&node.get("shop.localhost", "/")), "component=v2");
+    let out = node.cli(&["apps", "rollback", "shop"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not signed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(first_line(&node.get("shop.localhost", "/")), "component=v2");
+    // The unsigned app deployed before the flag does not serve.
+    assert_eq!(node.get("legacy.localhost", "/").status, 503);
+    let out = node.cli(&["apps", "info", "legacy"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cannot load") && stdout.contains("not signed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn memory_limits_below_the_modules_minimum_are_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("node.toml");
+    std::fs::write(&config, "[quotas]\nmemory = \"512KiB\"\n").unwrap();
+    let node = NodeServer::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let tiny = probe_app(
+        tmp.path(),
+        "tiny",
+        "tiny",
+        "v1",
+        "[component.probe.limits]\nmemory = 64\n",
+    );
+    let response = node.deploy("tiny", &bundle(&tiny));
+    assert_eq!(response.status, 422, "{}", response.text());
+    let error = json(&response)["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("component `probe`")
+            && error.contains("memory limit (64 bytes)")
+            && error.contains("below the minimum memory its Wasm declares"),
+        "{error}"
+    );
+    // The node's quota, given to an app that sets no limit, likewise.
+    let plain = probe_app(tmp.path(), "plain", "plain", "v1", "");
+    let response = node.deploy("plain", &bundle(&plain));
+    assert_eq!(response.status, 422, "{}", response.text());
+    assert!(
+        response.text().contains("memory limit (512 KiB)"),
+        "{}",
+        response.text()
+    );
+    // A quota below one page is refused when the node starts.
+    std::fs::write(&config, "[quotas]\nmemory = \"1KiB\"\n").unwrap();
+    let mut start = common::nimbus_command();
+    start
+        .args(["node", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data2"));
+    let (out, refused) = run_until_exit(start, Duration::from_secs(60));
+    assert!(refused && out.contains("quotas.memory"), "{out}");
+}
+
+#[test]
+fn messages_name_the_domain_hide_node_paths_and_explain_unloadable_apps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut node = NodeServer::start(&data, &["--domain", "apps.test"]);
+    let response = node.get("nobody.apps.test", "/");
+    assert_eq!(response.status, 404);
+    assert!(
+        response.text().contains("nobody.apps.test") && response.text().contains("NAME.apps.test"),
+        "{}",
+        response.text()
+    );
+
+    // A manifest error names the file in the bundle, not the node's path.
+    let good = probe_app(tmp.path(), "good", "app", "v1", "");
+    let broken = probe_app(tmp.path(), "broken", "app", "v2", "bogus_field = 1");
+    let mut files = Bundle::from_bytes(&bundle(&good), u64::MAX).unwrap().files;
+    files.insert("nimbus.toml".into(), std::fs::read(&broken).unwrap());
+    let bytes = Bundle::from_files("nimbus.toml", files).unwrap().to_bytes();
+    let response = node.deploy("app", &bytes);
+    assert_eq!(response.status, 422, "{}", response.text());
+    let error = json(&response)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("nimbus.toml:"), "{error}");
+    assert!(!error.contains(&data.display().to_string()), "{error}");
+    assert!(!error.contains("releases"), "{error}");
+
+    // An app that cannot load (over a quota lowered since) says why.
+    let greedy = probe_app(
+        tmp.path(),
+        "greedy",
+        "greedy",
+        "v1",
+        "[component.probe.limits]\nmemory = \"64MiB\"\n",
+    );
+    assert_eq!(node.deploy("greedy", &bundle(&greedy)).status, 200);
+    node.terminate();
+    let config = tmp.path().join("node.toml");
+    std::fs::write(&config, "[quotas]\nmemory = \"32MiB\"\n").unwrap();
+    let node = NodeServer::start(
+        &data,
+        &[
+            "--domain",
+            "apps.test",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(node.get("greedy.apps.test", "/").status, 503);
+    let out = node.cli(&["apps", "info", "greedy"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cannot load") && stdout.contains("asks for memory = 64.0 MiB"),
+        "{stdout}"
+    );
+}
+
+/// An app with a required secret variable (read by `variables-get` at
+/// `/vars/api_key`) and a SQLite database (`sqlite-exec` at `/sql`).
+fn settings_app(root: &Path) -> std::path::PathBuf {
+    let app = root.join("settings-app");
+    std::fs::create_dir_all(&app).unwrap();
+    for guest in ["variables-get", "sqlite-exec"] {
+        let wasm =
+            nimbus_test_guests::package_guest("guests-spin", guest, nimbus_test_guests::Target::P2);
+        std::fs::copy(wasm, app.join(format!("{guest}.wasm"))).unwrap();
+    }
+    let manifest = r#"spin_manifest_version = 2
+[application]
+name = "vault"
+
+[variables]
+api_key = { required = true, secret = true }
+
+[[trigger.http]]
+route = "/vars/..."
+component = "vars"
+
+[[trigger.http]]
+route = "/sql"
+component = "sql"
+
+[component.vars]
+source = "variables-get.wasm"
+variables = { api_key = "{{ api_key }}" }
+
+[component.sql]
+source = "sqlite-exec.wasm"
+sqlite_databases = ["default"]
+"#;
+    let path = app.join("nimbus.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+#[test]
+fn per_app_variables_runtime_config_and_migrations() {
+    const SECRET: &str = "s3cr3t-4pi-k3y";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let manifest = settings_app(tmp.path());
+    let manifest = manifest.to_str().unwrap();
+    let mut node = NodeServer::start(&data, &[]);
+
+    // A required variable without a value: the advice fits a node.
+    let out = node.cli(&["deploy", "-f", manifest]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--variable api_key="), "{}", text(&out));
+    assert!(!stderr.contains("NIMBUS_VARIABLE"), "{}", text(&out));
+
+    let migrations = tmp.path().join("migrations.sql");
+    std::fs::write(
+        &migrations,
+        "CREATE TABLE IF NOT EXISTS todos (title TEXT);",
+    )
+    .unwrap();
+    let sqlite = format!("@{}", migrations.display());
+    let variable = format!("api_key={SECRET}");
+    let out = node.cli(&[
+        "deploy",
+        "-f",
+        manifest,
+        "--variable",
+        &variable,
+        "--sqlite",
+        &sqlite,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let check = |node: &NodeServer, expected: &str| {
+        let response = node.get("vault.localhost", "/vars/api_key");
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), expected);
+        let body = r#"{"database": "default", "statements": [{"sql": "SELECT count(*) FROM todos", "params": []}]}"#;
+        let response = http(
+            node.public,
+            "POST",
+            "vault.localhost",
+            "/sql",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(response.status, 200, "{}", response.text());
+    };
+    check(&node, SECRET);
+
+    // Never shown back: not by the API, `apps info`, or the log.
+    let info = node.admin("GET", "/v1/apps/vault", b"").text();
+    assert!(info.contains("api_key") && !info.contains(SECRET), "{info}");
+    let out = node.cli(&["apps", "info", "vault"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("api_key") && !stdout.contains(SECRET),
+        "{stdout}"
+    );
+
+    // A deploy without settings keeps them; they survive a restart.
+    let out = node.cli(&["deploy", "-f", manifest]);
+    assert!(out.status.success(), "{}", text(&out));
+    node.terminate();
+    assert!(!node.logs().contains(SECRET));
+    let node = NodeServer::start(&data, &[]);
+    check(&node, SECRET);
+
+    // A runtime config gives the value instead (settings are replaced whole).
+    let runtime_config = tmp.path().join("rc.toml");
+    std::fs::write(&runtime_config, "[variables]\napi_key = \"from-rc\"\n").unwrap();
+    let out = node.cli(&[
+        "deploy",
+        "-f",
+        manifest,
+        "--runtime-config-file",
+        runtime_config.to_str().unwrap(),
+        "--sqlite",
+        &sqlite,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    check(&node, "from-rc");
+    assert!(!node.logs().contains(SECRET));
+}

@@ -8,7 +8,9 @@
 //!   (see [`crate::signing`]);
 //! - `files/<path>` for every file in the index: the manifest, each
 //!   component's Wasm and its `files`, at their paths relative to the
-//!   manifest's directory.
+//!   manifest's directory;
+//! - `nimbus-deploy.json` (optional, not signed): the app's per-node
+//!   settings given at deploy (see [`crate::settings`]).
 //!
 //! Reading a bundle checks everything before a byte is written to disk: only
 //! regular files, no absolute paths, no `..`, no duplicates, every file listed
@@ -20,9 +22,11 @@ use std::io::{Read as _, Write as _};
 use std::path::{Component as PathComponent, Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use nimbus_manifest::{FileMount, Manifest};
+use nimbus_manifest::FileMount;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::settings::{AppSettings, SETTINGS_NAME};
 
 /// The index entry's name in the archive.
 pub const INDEX_NAME: &str = "nimbus-bundle.json";
@@ -88,6 +92,9 @@ pub struct Bundle {
     pub signature: Option<SignatureEntry>,
     /// Every file's contents, by path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Per-app settings given at deploy (variables, runtime config, SQLite
+    /// migrations): not part of the release, and not signed.
+    pub settings: Option<AppSettings>,
 }
 
 impl Bundle {
@@ -121,6 +128,7 @@ impl Bundle {
             index_bytes,
             signature: None,
             files,
+            settings: None,
         })
     }
 
@@ -142,6 +150,9 @@ impl Bundle {
         if let Some(signature) = &self.signature {
             let bytes = serde_json::to_vec_pretty(signature).expect("the signature serializes");
             entries.push(RawEntry::file(SIGNATURE_NAME, bytes));
+        }
+        if let Some(settings) = &self.settings {
+            entries.push(RawEntry::file(SETTINGS_NAME, settings.to_json()));
         }
         for (path, bytes) in &self.files {
             entries.push(RawEntry::file(
@@ -174,6 +185,7 @@ impl Bundle {
         };
         let mut index_bytes = None;
         let mut signature_bytes = None;
+        let mut settings = None;
         let mut files = BTreeMap::new();
         let mut seen = BTreeSet::new();
         let mut total: u64 = 0;
@@ -225,6 +237,8 @@ impl Bundle {
                 index_bytes = Some(contents);
             } else if name == SIGNATURE_NAME {
                 signature_bytes = Some(contents);
+            } else if name == SETTINGS_NAME {
+                settings = Some(AppSettings::from_json(&contents).map_err(BundleError)?);
             } else if let Some(file) = name.strip_prefix(FILES_PREFIX) {
                 check_relative_path(file)?;
                 files.insert(file.to_owned(), contents);
@@ -289,6 +303,7 @@ impl Bundle {
             index_bytes,
             signature,
             files,
+            settings,
         })
     }
 
@@ -363,7 +378,7 @@ impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
 /// and every `files` entry. Every path must lie below the manifest's
 /// directory.
 pub fn pack(manifest_path: &Path) -> anyhow::Result<Bundle> {
-    let manifest = Manifest::from_file(manifest_path)?;
+    let manifest = crate::triggers::read_manifest(manifest_path)?;
     manifest.check_sources()?;
     let dir = manifest.dir().to_path_buf();
     let root = dir

@@ -143,6 +143,16 @@ impl NodeConfig {
             max_concurrency: raw.quotas.max_concurrency,
             max_body_size: size("quotas.max_body_size", &raw.quotas.max_body_size)?,
         };
+        // Below one Wasm page no instance can start; a module's own minimum
+        // is checked against the quota when each app loads.
+        if let Some(memory) = config.quotas.memory.filter(|m| *m < 64 << 10) {
+            anyhow::bail!(
+                "quotas.memory = {:?} ({}) is below one Wasm page (64 KiB): no app could start; \
+                 write e.g. \"128MiB\"",
+                raw.quotas.memory.unwrap_or_default(),
+                iec(memory)
+            );
+        }
         if config.quotas.max_concurrency == Some(0) {
             anyhow::bail!("quotas.max_concurrency must be at least 1");
         }
@@ -172,62 +182,60 @@ fn iec(bytes: u64) -> String {
 impl Quotas {
     /// Checks every component's limits against the quotas, and gives a
     /// component that sets no limit the quota as its limit. The error names
-    /// the component, the limit and the quota.
+    /// every component, limit and quota exceeded (one per line), not only
+    /// the first.
     pub fn apply(&self, manifest: &mut Manifest) -> Result<(), String> {
+        let mut problems = Vec::new();
         for (id, component) in manifest.components.iter_mut() {
             let limits = &mut component.limits;
             if let Some(quota) = self.memory {
                 match limits.memory {
-                    Some(asked) if asked > quota => {
-                        return Err(format!(
-                            "component `{id}` asks for memory = {} per instance; this node allows at most {}",
-                            iec(asked),
-                            iec(quota)
-                        ))
-                    }
+                    Some(asked) if asked > quota => problems.push(format!(
+                        "component `{id}` asks for memory = {} per instance; this node allows at most {}",
+                        iec(asked),
+                        iec(quota)
+                    )),
                     Some(_) => {}
                     None => limits.memory = Some(quota),
                 }
             }
             if let Some(quota) = self.timeout {
                 match limits.timeout {
-                    Some(asked) if asked > quota => {
-                        return Err(format!(
-                            "component `{id}` asks for timeout = {}; this node allows at most {}",
-                            humantime::format_duration(asked),
-                            humantime::format_duration(quota)
-                        ))
-                    }
+                    Some(asked) if asked > quota => problems.push(format!(
+                        "component `{id}` asks for timeout = {}; this node allows at most {}",
+                        humantime::format_duration(asked),
+                        humantime::format_duration(quota)
+                    )),
                     Some(_) => {}
                     None => limits.timeout = Some(quota),
                 }
             }
             if let Some(quota) = self.max_concurrency {
                 match limits.max_concurrency {
-                    Some(asked) if asked > quota => {
-                        return Err(format!(
-                            "component `{id}` asks for max_concurrency = {asked}; this node allows at most {quota}"
-                        ))
-                    }
+                    Some(asked) if asked > quota => problems.push(format!(
+                        "component `{id}` asks for max_concurrency = {asked}; this node allows at most {quota}"
+                    )),
                     Some(_) => {}
                     None => limits.max_concurrency = Some(quota),
                 }
             }
             if let Some(quota) = self.max_body_size {
                 match limits.max_body_size {
-                    Some(asked) if asked > quota => {
-                        return Err(format!(
+                    Some(asked) if asked > quota => problems.push(format!(
                         "component `{id}` asks for max_body_size = {}; this node allows at most {}",
                         iec(asked),
                         iec(quota)
-                    ))
-                    }
+                    )),
                     Some(_) => {}
                     None => limits.max_body_size = Some(quota),
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
@@ -271,6 +279,22 @@ memory = "256MiB"
         assert_eq!(limits.memory, Some(64 << 20));
         assert_eq!(limits.timeout, Some(Duration::from_secs(2)));
         assert!(NodeConfig::from_toml("bogus = 1").is_err());
+        let err = NodeConfig::from_toml("[quotas]\nmemory = \"1KiB\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("below one Wasm page"), "{err}");
+
+        // Every quota exceeded is reported, not only the first.
+        let greedy = MANIFEST.replace(
+            "memory = \"256MiB\"",
+            "memory = \"256MiB\"\ntimeout = \"1m\"",
+        )
+            + "[component.b]\nsource = \"b.wasm\"\n[component.b.limits]\nmemory = \"1GiB\"\n";
+        let mut manifest = Manifest::from_str(&greedy, "nimbus.toml", ".").unwrap();
+        let err = config.quotas.apply(&mut manifest).unwrap_err();
+        assert!(err.contains("component `a` asks for memory"), "{err}");
+        assert!(err.contains("component `a` asks for timeout"), "{err}");
+        assert!(err.contains("component `b` asks for memory"), "{err}");
         assert!(!config.allow_private_outbound);
         assert!(
             NodeConfig::from_toml("allow_private_outbound = true")

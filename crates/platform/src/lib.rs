@@ -8,6 +8,7 @@
 //!   per file), and the checks on reading one.
 //! - [`signing`]: ed25519 signatures over a bundle's digests.
 //! - [`store`]: the data directory, written with synced atomic renames.
+//! - [`settings`]: per-app variables, runtime config and migrations.
 //! - [`config`]: the node's config file and per-app quotas.
 //! - [`metrics`]: Prometheus metrics, fed by each app's request observer.
 //! - [`server`]: the public and admin listeners; [`client`]: the admin API
@@ -19,8 +20,10 @@ pub mod config;
 pub mod metrics;
 pub mod node;
 pub mod server;
+pub mod settings;
 pub mod signing;
 pub mod store;
+pub mod triggers;
 
 pub use config::{NodeConfig, Quotas};
 // For the CLI, which talks to the admin API through this crate.

@@ -65,8 +65,16 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
     response
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response<ResponseBody> {
-    json_response(status, &serde_json::json!({ "error": message.into() }))
+/// The documented error body: `{"error": MESSAGE, "reason": CATEGORY}`.
+fn error(
+    status: StatusCode,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Response<ResponseBody> {
+    json_response(
+        status,
+        &serde_json::json!({ "error": message.into(), "reason": reason }),
+    )
 }
 
 fn refusal(refusal: Refusal) -> Response<ResponseBody> {
@@ -119,25 +127,36 @@ fn content_length<B>(req: &Request<B>) -> Option<u64> {
         .ok()
 }
 
-/// Reads a body of at most `max` bytes; `Err` is the response to send.
-async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<ResponseBody>> {
-    let too_large = || {
+/// Reads a body of at most `max` bytes (`what` names the limit in the
+/// message); `Err` is the response to send. A `Content-Length` over `max` is
+/// refused before a byte of the body is read (and, for a client that sent
+/// `Expect: 100-continue`, before it sends one).
+async fn read_body(
+    req: Request<Incoming>,
+    max: u64,
+    what: &str,
+) -> Result<Bytes, Response<ResponseBody>> {
+    let iec = |n: u64| bytesize::ByteSize::b(n).display().iec().to_string();
+    let too_large = |len: Option<u64>| {
+        let size = match len {
+            Some(len) => format!(" ({})", iec(len)),
+            None => String::new(),
+        };
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body is larger than {}",
-                bytesize::ByteSize::b(max).display().iec()
-            ),
+            "size",
+            format!("the request body{size} is larger than {}, {what}", iec(max)),
         )
     };
-    if content_length(&req).is_some_and(|len| len > max) {
-        return Err(too_large());
+    if let Some(len) = content_length(&req).filter(|len| *len > max) {
+        return Err(too_large(Some(len)));
     }
     match Limited::new(req.into_body(), max as usize).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large(None)),
         Err(err) => Err(error(
             StatusCode::BAD_REQUEST,
+            "body",
             format!("cannot read the request body: {err}"),
         )),
     }
@@ -203,7 +222,8 @@ async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBo
         (["v1", "apps", name], &Method::PUT) => {
             let name = (*name).to_owned();
             let hostnames = query_values(&req, "hostname");
-            let body = match read_body(req, node.config().max_bundle_size).await {
+            let limit = "this node's max_bundle_size";
+            let body = match read_body(req, node.config().max_bundle_size, limit).await {
                 Ok(body) => body,
                 Err(response) => {
                     node.metrics().refused(&name, "size");
@@ -226,7 +246,9 @@ async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBo
         },
         (["v1", "apps", name, "rollback"], &Method::POST) => {
             let name = (*name).to_owned();
-            if let Err(response) = read_body(req, MAX_ADMIN_BODY).await {
+            if let Err(response) =
+                read_body(req, MAX_ADMIN_BODY, "the limit for this request").await
+            {
                 return response;
             }
             match node.rollback(&name).await {
@@ -239,8 +261,13 @@ async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBo
         | (["v1", "apps", _], _)
         | (["v1", "apps", _, "rollback"], _) => error(
             StatusCode::METHOD_NOT_ALLOWED,
+            "method",
             format!("{method} is not allowed on {path}"),
         ),
-        _ => error(StatusCode::NOT_FOUND, format!("no admin endpoint {path}")),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no admin endpoint {path}"),
+        ),
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DATA/
+//!   lock                     held (flock) by the node using the directory; its pid
 //!   admin-token              the admin API's bearer token (0600)
 //!   apps/NAME/app.json       the app's record: its current and previous release
 //!   apps/NAME/releases/ID/   an unpacked bundle (current and previous only)
@@ -19,9 +20,12 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
+
+use crate::settings::AppSettings;
 
 /// One deployed version of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +61,10 @@ pub struct AppRecord {
     /// The release before it, kept for rollback.
     #[serde(default)]
     pub previous: Option<Release>,
+    /// Variables, runtime config and migrations given at deploy; they apply
+    /// to whichever release serves (secrets: the file is 0600).
+    #[serde(default, skip_serializing_if = "AppSettings::is_empty")]
+    pub settings: AppSettings,
 }
 
 /// Everything deployed.
@@ -68,11 +76,17 @@ pub struct State {
     pub apps: BTreeMap<String, AppRecord>,
 }
 
-/// The data directory.
+/// The data directory, locked for this process while any clone of it lives.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    // The advisory lock on `DATA/lock`: released when the last clone drops
+    // (or the process exits, however it exits).
+    _lock: Arc<std::fs::File>,
 }
+
+/// The lock file that keeps a second node off a data directory.
+const LOCK_FILE: &str = "lock";
 
 /// Where nimbus 0.1 kept every record in one file; read once and split.
 const LEGACY_STATE_FILE: &str = "state.json";
@@ -89,11 +103,13 @@ struct RecordFile {
 const TOKEN_FILE: &str = "admin-token";
 
 impl Store {
-    /// Opens (creating it if needed) the data directory at `root`, and empties
-    /// its `tmp/`.
+    /// Opens (creating it if needed) the data directory at `root`, locks it
+    /// for this process (a second node on the same directory is refused,
+    /// naming the pid holding it), and empties its `tmp/`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
         std::fs::create_dir_all(root.join("apps"))
             .with_context(|| format!("cannot create the data directory {}", root.display()))?;
+        let lock = lock_data_dir(root)?;
         let tmp = root.join("tmp");
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)
@@ -102,6 +118,7 @@ impl Store {
         std::fs::create_dir_all(&tmp)?;
         Ok(Store {
             root: root.to_path_buf(),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -309,6 +326,44 @@ impl Store {
     }
 }
 
+/// Takes the advisory lock on `root/lock` (without waiting) and writes this
+/// process's id into it.
+fn lock_data_dir(root: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _};
+    let path = root.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let holder = match text.trim().parse::<u32>() {
+                Ok(pid) => format!("another nimbus node (pid {pid})"),
+                Err(_) => "another nimbus node".to_owned(),
+            };
+            bail!(
+                "the data directory {} is in use by {holder}; stop it, or give this node \
+                 another --data-dir",
+                root.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(err).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(file)
+}
+
 /// Writes a new file readable by its owner only (0600 on Unix); refuses to
 /// overwrite.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -331,7 +386,11 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Writes `bytes` to `path` through a synced temporary file in the same
 /// directory and a rename, then syncs the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // The parent of a bare file name (`rel.bundle`) is "", which is ".".
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let mut file = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     file.write_all(bytes)?;
@@ -388,10 +447,22 @@ mod tests {
             AppRecord {
                 current: release("c"),
                 previous: Some(release("b")),
+                settings: AppSettings {
+                    variables: [("token".to_owned(), "t0k3n".to_owned())].into(),
+                    ..Default::default()
+                },
             },
         );
         store.save_app("app", &state.apps["app"]).unwrap();
         assert_eq!(store.load_state().unwrap(), state);
+        // The record holds secrets: its owner only may read it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = store.app_dir("app").join(RECORD_FILE);
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         store.collect_garbage(&state);
         assert!(!store.release_dir("app", "a").exists());
         assert!(store.release_dir("app", "b").exists());
@@ -401,6 +472,26 @@ mod tests {
         assert!(created);
         assert_eq!(token.len(), 64);
         assert_eq!(store.admin_token().unwrap(), (token, false));
+    }
+
+    #[test]
+    fn a_data_dir_is_locked_while_open_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("tmp").join("in-progress"), "x").unwrap();
+        let err = format!("{:#}", Store::open(dir.path()).unwrap_err());
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        // The refused open left the running node's deploys in progress alone.
+        assert!(dir.path().join("tmp").join("in-progress").exists());
+        let clone = store.clone();
+        drop(store);
+        assert!(Store::open(dir.path()).is_err(), "a clone still holds it");
+        drop(clone);
+        Store::open(dir.path()).unwrap();
     }
 
     #[test]

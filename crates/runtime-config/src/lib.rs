@@ -37,10 +37,6 @@ use serde::de::{DeserializeOwned, IntoDeserializer as _};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-/// The sections Nimbus knows of, besides those a capability asked for with
-/// [`RuntimeConfig::take`]. Used only for messages.
-pub const KNOWN_SECTIONS: &[&str] = &["key_value_store", "sqlite_database", "variables"];
-
 /// An error reading a runtime config file.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeConfigError {
@@ -197,8 +193,9 @@ impl RuntimeConfig {
     /// nobody reads is an error (most likely a typo), naming the known ones.
     pub fn finish(self) -> Result<(), RuntimeConfigError> {
         let table = self.parse()?;
-        let mut known: BTreeSet<&str> = KNOWN_SECTIONS.iter().copied().collect();
-        known.extend(self.asked.iter().map(String::as_str));
+        // The known sections are those some capability asked for: the list
+        // grows with the capabilities, with no list of names here.
+        let known: BTreeSet<&str> = self.asked.iter().map(String::as_str).collect();
         let known_list = known.iter().copied().collect::<Vec<_>>().join(", ");
         for (key, _) in table.get_ref().iter() {
             let name = key.get_ref().as_ref();
@@ -380,11 +377,19 @@ type = "spin"
         empty.finish().unwrap();
     }
 
+    /// What the other capabilities of a build ask for (the sections they own).
+    fn ask_the_others(config: &mut RuntimeConfig) {
+        for section in ["sqlite_database", "variables"] {
+            assert!(config.take::<toml::Value>(section).unwrap().is_none());
+        }
+    }
+
     #[test]
     fn unknown_section_is_refused_with_known_ones() {
         let text = "[key_value_stores.default]\ntype = \"sqlite\"\n\n[foo]\nx = 1\n";
         let mut config = RuntimeConfig::from_str(text, "rc.toml").unwrap();
         assert!(config.take::<Stores>("key_value_store").unwrap().is_none());
+        ask_the_others(&mut config);
         let (line, column, message, text) = invalid(config.finish().unwrap_err());
         assert_eq!((line, column), (1, 2));
         assert!(
@@ -401,7 +406,9 @@ type = "spin"
         );
         assert!(text.starts_with("rc.toml:1:2: "), "{text}");
 
-        let config = RuntimeConfig::from_str("[foo]\nx = 1\n", "rc.toml").unwrap();
+        let mut config = RuntimeConfig::from_str("[foo]\nx = 1\n", "rc.toml").unwrap();
+        assert!(config.take::<Stores>("key_value_store").unwrap().is_none());
+        ask_the_others(&mut config);
         let (line, _, message, _) = invalid(config.finish().unwrap_err());
         assert_eq!(line, 1);
         assert_eq!(

@@ -9,18 +9,20 @@
 //!   [`CompileCache`].
 //! - [`limits`] holds the per-instance resource limiter and the [`EpochTicker`]
 //!   that drives wall-clock timeouts.
-//! - [`Capability`] is the seam every host service plugs into.
+//! - [`with_timeout`] and [`yield_every_tick`] run guest code under a
+//!   deadline, the same way for every trigger.
+//! - [`one_line`] flattens an error and its causes for a log line.
 
 mod cache;
-mod capability;
 mod engine;
+mod guest;
 pub mod limits;
 mod loader;
 
 pub use cache::{default_cache_dir, CompileCache};
-pub use capability::Capability;
 pub use engine::{EngineConfig, EpochTicker, PoolSize, EPOCH_TICK};
+pub use guest::{with_timeout, yield_every_tick};
 pub use limits::{MemoryLimiter, ResourceLimits};
-pub use loader::{one_line, Compiled, LoadError, Loader, SharedCode, WasmKind};
+pub use loader::{one_line, Compiled, ErrorChain, LoadError, Loader, SharedCode, WasmKind};
 
 pub use wasmtime;

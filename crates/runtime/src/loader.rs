@@ -44,6 +44,51 @@ impl Compiled {
             Compiled::Component(_) => WasmKind::Component,
         }
     }
+
+    /// The least linear memory an instance needs to start, in bytes: the
+    /// largest minimum size among the memories it defines (64 KiB pages).
+    /// `None` when it defines none, or cannot tell (a component that
+    /// instantiates imported modules).
+    pub fn min_memory_bytes(&self) -> Option<u64> {
+        let pages = match self {
+            Compiled::Module(module) => module.resources_required().max_initial_memory_size,
+            Compiled::Component(component) => {
+                component.resources_required()?.max_initial_memory_size
+            }
+        }?;
+        Some(pages.saturating_mul(64 << 10))
+    }
+
+    /// Refuses a per-instance memory `limit` of `component` below
+    /// [`Compiled::min_memory_bytes`]: every instantiation would fail.
+    pub fn check_memory_limit(&self, component: &str, limit: Option<u64>) -> anyhow::Result<()> {
+        let (Some(limit), Some(min)) = (limit, self.min_memory_bytes()) else {
+            return Ok(());
+        };
+        if limit < min {
+            anyhow::bail!(
+                "component `{component}`: its memory limit ({}) is below the minimum memory its \
+                 Wasm declares ({}), so no instance could start; set `memory` in \
+                 [component.{component}.limits] (or the node's memory quota) to at least {}",
+                show_bytes(limit),
+                show_bytes(min),
+                show_bytes(min)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `1.1 MiB`, `64 KiB`, `100 B`.
+fn show_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= MIB => format!("{:.1} MiB ({b} bytes)", b as f64 / MIB as f64),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Compiled code as the [`Loader`] hands it out: everything loaded from the
@@ -272,6 +317,7 @@ impl Loader {
             }
         }
         // SAFETY: `cwasm` was produced by this engine just above.
+        #[allow(unsafe_code)]
         let compiled = unsafe {
             match kind {
                 WasmKind::Module => Module::deserialize(&self.engine, &cwasm).map(Compiled::Module),
@@ -291,6 +337,7 @@ impl Loader {
         .map_err(|err| invalid(path, kind, err))
     }
 
+    #[allow(unsafe_code)] // Loading native code: see SAFETY below.
     fn deserialize(&self, path: &Path, kind: WasmKind) -> wasmtime::Result<Compiled> {
         // SAFETY: the file is either a cache entry this engine wrote and whose
         // digest was just verified, or a `.cwasm` the user named explicitly;
@@ -325,12 +372,13 @@ fn invalid(path: &Path, kind: WasmKind, err: wasmtime::Error) -> LoadError {
 }
 
 /// An error and its causes on one line (`outer: inner: …`), without
-/// repeating a cause that the previous message already contains.
-pub fn one_line(err: &anyhow::Error) -> String {
+/// repeating a cause that the previous message already contains, and without
+/// Wasmtime's backtrace block (logged separately where wanted). The one
+/// error flattener of every log line and CLI message.
+pub fn one_line(err: &impl ErrorChain) -> String {
     let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
+    for text in err.messages() {
+        if out.contains(&text) || text.starts_with("error while executing at wasm backtrace") {
             continue;
         }
         if !out.is_empty() {
@@ -339,6 +387,25 @@ pub fn one_line(err: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out.replace('\n', " ")
+}
+
+/// An error with a chain of causes: `anyhow::Error` and Wasmtime's own
+/// error type (distinct in Wasmtime 48), so [`one_line`] takes either.
+pub trait ErrorChain {
+    /// The message of the error and of each of its causes, outermost first.
+    fn messages(&self) -> Vec<String>;
+}
+
+impl ErrorChain for anyhow::Error {
+    fn messages(&self) -> Vec<String> {
+        self.chain().map(|cause| cause.to_string()).collect()
+    }
+}
+
+impl ErrorChain for wasmtime::Error {
+    fn messages(&self) -> Vec<String> {
+        self.chain().map(|cause| cause.to_string()).collect()
+    }
 }
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";

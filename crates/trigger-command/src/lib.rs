@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use nimbus_cap_wasi::WasiAppState;
+use nimbus_capability::{InstanceBuilder, InstanceState, ModuleState};
 use nimbus_runtime::limits::ResourceLimits;
-use nimbus_runtime::wasmtime::component::{Component, ResourceTable};
+use nimbus_runtime::wasmtime::component::Component;
 use nimbus_runtime::wasmtime::{Engine, Linker, Module, Store, Trap, WasmBacktrace};
 use nimbus_runtime::{Compiled, EpochTicker, MemoryLimiter};
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::I32Exit;
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +38,8 @@ pub enum Outcome {
     FuelExhausted(u64),
 }
 
-/// Runs `compiled` as a command with the WASI grants in `wasi` and `limits`.
+/// Runs `compiled` as a command in the instance `instance` describes (its
+/// WASI grants added by the caller) under `limits`.
 ///
 /// Returns `Err` when the program cannot start at all: an import the host
 /// does not provide, no `_start`/`wasi:cli/run` export, a directory that
@@ -48,33 +48,13 @@ pub enum Outcome {
 pub async fn run(
     engine: &Engine,
     compiled: &Compiled,
-    wasi: &WasiAppState,
+    instance: InstanceBuilder,
     limits: ResourceLimits,
 ) -> anyhow::Result<Outcome> {
     let _ticker = limits.timeout.map(|_| EpochTicker::start(engine));
     match compiled {
-        Compiled::Module(module) => run_module(engine, module, wasi, limits).await,
-        Compiled::Component(component) => run_component(engine, component, wasi, limits).await,
-    }
-}
-
-struct ModuleState {
-    wasi: WasiP1Ctx,
-    limiter: MemoryLimiter,
-}
-
-struct ComponentState {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-}
-
-impl WasiView for ComponentState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
+        Compiled::Module(module) => run_module(engine, module, instance, limits).await,
+        Compiled::Component(component) => run_component(engine, component, instance, limits).await,
     }
 }
 
@@ -105,7 +85,7 @@ fn new_store<T: Send>(
 async fn run_module(
     engine: &Engine,
     module: &Module,
-    wasi: &WasiAppState,
+    instance: InstanceBuilder,
     limits: ResourceLimits,
 ) -> anyhow::Result<Outcome> {
     if module.get_export("_start").is_none() {
@@ -120,27 +100,27 @@ async fn run_module(
         .instantiate_pre(module)
         .map_err(anyhow::Error::from)
         .context("cannot link the module")?;
-    let state = ModuleState {
-        wasi: wasi.finish_p1(wasi.builder()),
-        limiter: MemoryLimiter::new(limits.max_memory),
-    };
-    let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;
+    let mut store = new_store(engine, instance.build_module(), &limits, |s| s.limiter())?;
     let call = async {
         let instance = pre.instantiate_async(&mut store).await?;
         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
         start.call_async(&mut store, ()).await
     };
     let result = with_timeout(limits.timeout, call).await;
-    Ok(classify(result, &limits, store.data().limiter.denied()))
+    Ok(classify(
+        result,
+        &limits,
+        store.data().limiter_ref().denied(),
+    ))
 }
 
 async fn run_component(
     engine: &Engine,
     component: &Component,
-    wasi: &WasiAppState,
+    instance: InstanceBuilder,
     limits: ResourceLimits,
 ) -> anyhow::Result<Outcome> {
-    let mut linker = nimbus_runtime::wasmtime::component::Linker::<ComponentState>::new(engine);
+    let mut linker = nimbus_runtime::wasmtime::component::Linker::<InstanceState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     let pre = linker
         .instantiate_pre(component)
@@ -150,12 +130,7 @@ async fn run_component(
         anyhow::Error::from(err)
             .context("the component does not export `wasi:cli/run`: it is not a WASI command")
     })?;
-    let state = ComponentState {
-        ctx: wasi.finish(wasi.builder()),
-        table: nimbus_cap_wasi::resource_table(),
-        limiter: MemoryLimiter::new(limits.max_memory),
-    };
-    let mut store = new_store(engine, state, &limits, |s| &mut s.limiter)?;
+    let mut store = new_store(engine, instance.build(), &limits, |s| s.limiter())?;
     let call = async {
         let command = pre.instantiate_async(&mut store).await?;
         match command.wasi_cli_run().call_run(&mut store).await? {
@@ -164,7 +139,11 @@ async fn run_component(
         }
     };
     let result = with_timeout(limits.timeout, call).await;
-    Ok(classify(result, &limits, store.data().limiter.denied()))
+    Ok(classify(
+        result,
+        &limits,
+        store.data().limiter_ref().denied(),
+    ))
 }
 
 /// `None` when the timeout fired. The epoch deadline stops guest code; this
@@ -176,9 +155,9 @@ async fn with_timeout<F: std::future::Future>(
     match timeout {
         // A little slack so the epoch deadline (which carries a backtrace)
         // usually fires first.
-        Some(timeout) => tokio::time::timeout(timeout + Duration::from_millis(50), future)
-            .await
-            .ok(),
+        Some(timeout) => {
+            nimbus_runtime::with_timeout(timeout + Duration::from_millis(50), future).await
+        }
         None => Some(future.await),
     }
 }

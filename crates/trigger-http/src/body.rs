@@ -13,23 +13,26 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 /// How long a request body may stall between two chunks.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// [`Incoming`] with a byte limit.
-pub(crate) struct LimitedBody {
-    inner: Incoming,
+/// What a request body's error must convert to (hyper's `Incoming`, or
+/// any test body).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body (hyper's `Incoming` when served) with a byte limit.
+pub(crate) struct LimitedBody<B> {
+    inner: B,
     remaining: Option<u64>,
     limit: Option<u64>,
     exceeded: Arc<AtomicBool>,
     idle: Pin<Box<Sleep>>,
 }
 
-impl LimitedBody {
-    pub fn new(inner: Incoming, limit: Option<u64>) -> (LimitedBody, Arc<AtomicBool>) {
+impl<B> LimitedBody<B> {
+    pub fn new(inner: B, limit: Option<u64>) -> (LimitedBody<B>, Arc<AtomicBool>) {
         let exceeded = Arc::new(AtomicBool::new(false));
         (
             LimitedBody {
@@ -44,7 +47,11 @@ impl LimitedBody {
     }
 }
 
-impl Body for LimitedBody {
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
@@ -68,7 +75,7 @@ impl Body for LimitedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(body_error(err.into())))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match this.idle.as_mut().poll(cx) {
                 Poll::Ready(()) => {
@@ -86,5 +93,14 @@ impl Body for LimitedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The `wasi:http` error for a failed request body: hyper's own mapping for
+/// hyper's errors, a protocol error otherwise.
+fn body_error(err: BoxError) -> wasmtime_wasi_http::Error {
+    match err.downcast::<hyper::Error>() {
+        Ok(err) => (*err).into(),
+        Err(_) => wasmtime_wasi_http::Error::HttpProtocolError,
     }
 }

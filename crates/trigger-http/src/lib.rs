@@ -9,42 +9,38 @@
 
 mod access_log;
 mod body;
+mod config;
+mod guest;
 mod router;
+mod server;
 mod wagi;
 mod wasi_http;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use nimbus_app::{App, AppComponent};
+use nimbus_capability::{App, AppComponent};
 use nimbus_manifest::Executor;
 use nimbus_runtime::wasmtime::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use access_log::{RequestObserver, RequestRecord};
+pub use config::{http_settings, http_triggers, HttpSettings, HttpTriggerConfig, TRIGGER_TYPE};
 pub use router::{RouteMatch, Router};
+pub use server::{bind_per_core, serve, serve_per_core, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
 
 use crate::access_log::AccessLog;
 
 /// The body of every response nimbus sends.
 pub type ResponseBody = UnsyncBoxBody<Bytes, anyhow::Error>;
 
-/// How long a client may take to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for requests in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// WAGI buffers the request body for stdin: the cap when the manifest sets no
 /// `max_body_size`.
 pub const DEFAULT_WAGI_MAX_BODY: u64 = 16 << 20;
@@ -92,15 +88,13 @@ impl HttpTrigger {
     pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
         let mut semaphores = std::collections::HashMap::new();
         let mut routes = Vec::new();
-        for trigger in &app.manifest().triggers {
+        for trigger in http_triggers(app.manifest())? {
             let component = app
                 .component(trigger.component.as_str())
                 .with_context(|| format!("no component `{}`", trigger.component))?
                 .clone();
             let executor = match &trigger.executor {
-                Executor::Http => {
-                    ExecutorPre::Http(wasi_http::HttpPre::new(engine, &component, app.services())?)
-                }
+                Executor::Http => ExecutorPre::Http(wasi_http::HttpPre::new(&app, &component)?),
                 Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
                     engine,
                     &component,
@@ -149,13 +143,20 @@ impl HttpTrigger {
             .map(|(route, handler)| (route, handler.component.id.as_str()))
     }
 
-    /// Handles one request from `client` that arrived on `local`.
-    pub async fn handle(
+    /// Handles one request from `client` that arrived on `local`. `req`'s
+    /// body is hyper's `Incoming` when served, or any body in tests (e.g.
+    /// `Full<Bytes>`): routing, Spin headers, limits and status mapping are
+    /// tested in-process, without sockets.
+    pub async fn handle<B>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         client: SocketAddr,
         local: SocketAddr,
-    ) -> Response<ResponseBody> {
+    ) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path().to_owned();
         let mut log = AccessLog::start(req.method().clone(), &path, self.observer.clone());
         let Some(matched) = self.router.route(&path) else {
@@ -247,228 +248,52 @@ impl HttpTrigger {
         })
         .await
     }
+
+    /// Binds `workers` listeners to `addr` (see [`bind_per_core`]), ready
+    /// to run as one of the app's triggers.
+    pub fn bind(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        workers: usize,
+    ) -> anyhow::Result<BoundHttpTrigger> {
+        let listeners =
+            bind_per_core(addr, workers).with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listeners
+            .first()
+            .context("no listener")?
+            .local_addr()
+            .context("cannot read the bound address")?;
+        Ok(BoundHttpTrigger {
+            trigger: self,
+            listeners,
+            local,
+        })
+    }
 }
 
-/// Serves connections from `listener` with `handler` until `shutdown`
-/// completes, then lets requests in flight finish (up to
-/// [`SHUTDOWN_GRACE`]).
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-    handler: H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ResponseBody>> + Send + 'static,
-{
-    let local = listener.local_addr()?;
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    // Tells connections still waiting for their first bytes to give up.
-    let (stopping, stop) = tokio::sync::watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, client) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                started = wait_for_request_start(&stream) => if !started {
-                    tracing::debug!(%client, "no request within {HEADER_READ_TIMEOUT:?}: closed");
-                    return;
-                },
-                _ = stop.wait_for(|stopping| *stopping) => return,
-            }
-            let service = hyper::service::service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler(req, client, local).await) }
-            });
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(err) = watcher.watch(connection).await {
-                tracing::debug!(%client, "connection ended: {err}");
-            }
-        });
-    }
-    drop(listener);
-    let _ = stopping.send(true);
-    tracing::info!("shutting down: waiting for requests in flight");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all requests finished"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; exiting anyway");
-        }
-    }
-    Ok(())
-}
-
-/// Binds `workers` listening sockets to `addr` with `SO_REUSEPORT`, for
-/// [`serve_per_core`]; the kernel spreads new connections over them. Port 0
-/// picks one free port for all of them.
-pub fn bind_per_core(
-    addr: SocketAddr,
-    workers: usize,
-) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners: Vec<std::net::TcpListener> = Vec::new();
-    let mut addr = addr;
-    for _ in 0..workers.max(1) {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.set_reuse_address(true)?;
-        #[cfg(unix)]
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(1024)?;
-        let listener: std::net::TcpListener = socket.into();
-        addr = listener.local_addr()?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// [`serve`] on one thread per listener (from [`bind_per_core`]), each with
-/// its own single-threaded runtime: a connection, its requests, their guests
-/// and responses stay on one core, with no wake-ups across threads. Stops
-/// every thread when `shutdown` completes, each after its requests in flight.
-pub async fn serve_per_core<H, F>(
+/// An HTTP trigger with its listeners bound: `nimbus up` prints where it
+/// serves, then runs it with the app's other triggers.
+pub struct BoundHttpTrigger {
+    trigger: Arc<HttpTrigger>,
     listeners: Vec<std::net::TcpListener>,
-    shutdown: impl Future<Output = ()>,
-    handler: H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Request<Incoming>, SocketAddr, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ResponseBody>> + Send + 'static,
-{
-    let (stopping, stop) = tokio::sync::watch::channel(false);
-    let mut done = Vec::new();
-    for (index, listener) in listeners.into_iter().enumerate() {
-        let handler = handler.clone();
-        let mut stop = stop.clone();
-        let (finished, finished_rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name(format!("nimbus-http-{index}"))
-            .spawn(move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start a serving thread's runtime")
-                    .and_then(|runtime| {
-                        runtime.block_on(async move {
-                            let listener = TcpListener::from_std(listener)?;
-                            let stopped = async move {
-                                let _ = stop.wait_for(|stopping| *stopping).await;
-                            };
-                            serve(listener, stopped, handler).await
-                        })
-                    });
-                let _ = finished.send(result);
-            })
-            .context("cannot start a serving thread")?;
-        done.push(finished_rx);
-    }
-    shutdown.await;
-    let _ = stopping.send(true);
-    for finished in done {
-        if let Ok(result) = finished.await {
-            result?;
-        }
-    }
-    Ok(())
+    local: SocketAddr,
 }
 
-/// Waits until `stream` has sent enough to tell HTTP/1 from HTTP/2 (a byte
-/// that is not the start of the HTTP/2 preface, or the whole preface), for at
-/// most [`HEADER_READ_TIMEOUT`]; `false` when the client sent nothing in time
-/// or closed.
-///
-/// hyper's `header_read_timeout` starts only once the HTTP/1 parser runs, and
-/// the version detection before it has no timeout: without this a client
-/// that connects and sends nothing (or a part of the preface) would hold its
-/// connection, and a file descriptor, forever.
-async fn wait_for_request_start(stream: &tokio::net::TcpStream) -> bool {
-    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
-    let mut buf = [0u8; H2_PREFACE.len()];
-    loop {
-        match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {
-                if n == H2_PREFACE.len() || buf[..n] != H2_PREFACE[..n] {
-                    return true;
-                }
-                // Part of the preface: `peek` would return at once, so poll.
-                let next = tokio::time::Instant::now() + Duration::from_millis(20);
-                if next >= deadline {
-                    return false;
-                }
-                tokio::time::sleep_until(next).await;
-            }
-            // Closed, failed, or timed out.
-            _ => return false,
-        }
+impl BoundHttpTrigger {
+    /// The address it listens on (the port chosen when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
 
-/// Makes guest code in `store` yield to its serving thread at every epoch
-/// tick (to the back of the queue: `yield_now`), so a guest that computes
-/// never holds the thread, and the other requests on it, for its whole
-/// timeout; [`with_timeout`] stops it at a yield.
-pub(crate) fn yield_every_tick<T>(store: &mut nimbus_runtime::wasmtime::Store<T>) {
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| {
-        Ok(nimbus_runtime::wasmtime::UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
-}
+impl nimbus_trigger::Trigger for BoundHttpTrigger {
+    fn trigger_type(&self) -> &'static str {
+        TRIGGER_TYPE
+    }
 
-/// Runs `fut` for at most `timeout`; `None` when the time ran out.
-///
-/// Like `tokio::time::timeout`, but the timer is armed only if `fut` does not
-/// finish in its first poll: most requests run to completion in one poll
-/// (the guest yields or waits only when it computes for longer than an epoch
-/// tick or blocks in a host call), so they never touch the timer wheel. The
-/// deadline is still counted from the call.
-pub(crate) async fn with_timeout<F: Future>(timeout: Duration, fut: F) -> Option<F::Output> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut fut = std::pin::pin!(fut);
-    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(move |cx| {
-        if let std::task::Poll::Ready(output) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Some(output));
-        }
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match timer.as_mut().poll(cx) {
-            std::task::Poll::Ready(()) => std::task::Poll::Ready(None),
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        }
-    })
-    .await
+    fn run(self: Box<Self>, shutdown: nimbus_trigger::Shutdown) -> nimbus_trigger::TriggerFuture {
+        Box::pin(self.trigger.serve_per_core(self.listeners, shutdown.wait()))
+    }
 }
 
 fn max_body_size(handler: &Handler) -> Option<u64> {

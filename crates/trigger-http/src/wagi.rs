@@ -8,31 +8,24 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use nimbus_app::AppComponent;
+use nimbus_capability::AppComponent;
+use nimbus_capability::ModuleState;
 use nimbus_manifest::Executor;
-use nimbus_runtime::wasmtime::{
-    Engine, InstancePre, Linker, PoolConcurrencyLimitError, Store, Trap,
-};
-use nimbus_runtime::{Compiled, MemoryLimiter};
+use nimbus_runtime::wasmtime::{Engine, InstancePre, Linker, Store, Trap};
+use nimbus_runtime::{one_line, Compiled};
 use percent_encoding::percent_decode_str;
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::I32Exit;
 
 use crate::access_log::AccessLog;
-use crate::wasi_http::describe;
+use crate::body::BoxError;
+use crate::guest::{failure_status, memory_note};
 use crate::{error_response, full_body, Handler, RequestInfo, ResponseBody, WAGI_MAX_OUTPUT};
-
-pub(crate) struct WagiState {
-    wasi: WasiP1Ctx,
-    limiter: MemoryLimiter,
-}
 
 /// A module linked and pre-instantiated for WAGI.
 pub(crate) struct WagiPre {
-    pre: InstancePre<WagiState>,
+    pre: InstancePre<ModuleState>,
     argv: String,
     entrypoint: String,
 }
@@ -58,7 +51,7 @@ impl WagiPre {
                 component.id
             );
         }
-        let mut linker = Linker::<WagiState>::new(engine);
+        let mut linker = Linker::<ModuleState>::new(engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
             .map_err(anyhow::Error::from)?;
         let pre = linker
@@ -70,29 +63,6 @@ impl WagiPre {
             argv: argv.unwrap_or_else(|| Executor::WAGI_DEFAULT_ARGV.to_owned()),
             entrypoint,
         })
-    }
-}
-
-/// The status for a guest that failed: 504 for its timeout, 503 when no
-/// instance slot was free, 500 otherwise (traps, memory limit).
-pub(crate) fn failure_status(err: &nimbus_runtime::wasmtime::Error) -> StatusCode {
-    if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return StatusCode::GATEWAY_TIMEOUT;
-    }
-    if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-/// Says, for the log, that the guest had asked for more memory than its
-/// limit before it failed.
-pub(crate) fn memory_note(memory_denied: Option<usize>) -> String {
-    match memory_denied {
-        Some(total) => format!(
-            " (after its memory limit refused to grow linear memory to {total} bytes; raise `memory` in [component.ID.limits])"
-        ),
-        None => String::new(),
     }
 }
 
@@ -192,15 +162,19 @@ fn argv(template: &str, script_name: &str, query: &str) -> Vec<String> {
     argv
 }
 
-pub(crate) async fn handle(
+pub(crate) async fn handle<B>(
     engine: &Engine,
     handler: &Arc<Handler>,
     pre: &WagiPre,
-    req: Request<Incoming>,
+    req: Request<B>,
     info: RequestInfo,
     permit: Option<OwnedSemaphorePermit>,
     log: Arc<AccessLog>,
-) -> Response<ResponseBody> {
+) -> Response<ResponseBody>
+where
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let _permit = permit;
     let component = &handler.component;
     let limits = &component.limits;
@@ -219,8 +193,15 @@ pub(crate) async fn handle(
         }
     };
 
-    let mut builder = component.wasi.builder();
+    let mut builder = match component.services.instance_builder(limits.memory) {
+        Ok(builder) => builder,
+        Err(err) => {
+            tracing::error!(component = %component.id, "cannot prepare an instance: {}", one_line(&err));
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
     builder
+        .wasi
         .args(&argv(
             &pre.argv,
             &info.component_route,
@@ -229,14 +210,10 @@ pub(crate) async fn handle(
         .envs(&cgi_environment(&parts, &info, body.len()))
         .stdin(MemoryInputPipe::new(body));
     let stdout = MemoryOutputPipe::new(WAGI_MAX_OUTPUT);
-    builder.stdout(stdout.clone());
-    let state = WagiState {
-        wasi: component.wasi.finish_p1(builder),
-        limiter: MemoryLimiter::new(limits.memory),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    crate::yield_every_tick(&mut store);
+    builder.wasi.stdout(stdout.clone());
+    let mut store = Store::new(engine, builder.build_module());
+    store.limiter(|state| state.limiter());
+    nimbus_runtime::yield_every_tick(&mut store);
 
     let run = async {
         let started = std::time::Instant::now();
@@ -246,25 +223,25 @@ pub(crate) async fn handle(
         entry.call_async(&mut store, ()).await
     };
     let result = match limits.timeout {
-        Some(timeout) => crate::with_timeout(timeout, run)
+        Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
             .await
             .unwrap_or_else(|| Err(Trap::Interrupt.into())),
         None => run.await,
     };
-    log.set_memory(store.data().limiter.peak());
+    log.set_memory(store.data().limiter_ref().peak());
     match result {
         Ok(()) => {}
         Err(err) if err.downcast_ref::<I32Exit>().is_some_and(|e| e.0 == 0) => {}
         Err(err) if err.downcast_ref::<I32Exit>().is_some() => {
-            tracing::warn!(component = %component.id, "WAGI program {}", describe(&err));
+            tracing::warn!(component = %component.id, "WAGI program {}", one_line(&err));
         }
         Err(err) => {
-            let denied = store.data().limiter.denied();
+            let denied = store.data().limiter_ref().denied();
             let status = failure_status(&err);
             tracing::warn!(
                 component = %component.id,
                 "guest failed ({status}): {}{}",
-                describe(&err),
+                one_line(&err),
                 memory_note(denied)
             );
             return error_response(status);

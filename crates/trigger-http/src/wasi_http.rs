@@ -1,118 +1,33 @@
 //! The `wasi:http/incoming-handler` executor.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use nimbus_app::AppComponent;
-use nimbus_cap_outbound_http::OutboundHttp;
-use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
+use nimbus_capability::InstanceState;
+use nimbus_capability::{App, AppComponent};
 use nimbus_runtime::wasmtime::{Engine, Store};
-use nimbus_runtime::{Compiled, MemoryLimiter};
+use nimbus_runtime::Compiled;
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-use nimbus_app::AppServices;
-use nimbus_cap_key_value::{KeyValueInstance, KeyValueView};
-use nimbus_cap_sqlite::{SqliteInstance, SqliteView};
-use nimbus_cap_variables::VariablesInstance;
+use wasmtime_wasi_http::WasiHttpView;
 
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
+use crate::guest::{failure_status, memory_note};
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
-
-/// The most bytes (in memory) of one `fields` resource (Wasmtime's default:
-/// 128 KiB). With the resource cap of [`nimbus_cap_wasi::resource_table`], it
-/// bounds the host memory a request can hold through handles.
-const MAX_FIELDS_SIZE: usize = 32 << 10;
-
-/// Per-request store state of a `wasi:http` component: one field per
-/// capability, each a cheap per-component view of the app's state.
-pub(crate) struct HttpState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-    outbound: OutboundHttp,
-    key_value: KeyValueInstance,
-    sqlite: SqliteInstance,
-    variables: VariablesInstance,
-}
-
-impl WasiView for HttpState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HttpState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound,
-        }
-    }
-}
 
 /// A component linked and pre-instantiated for the proxy world.
 pub(crate) struct HttpPre {
-    pre: ProxyPre<HttpState>,
-    outbound: OutboundHttp,
-    // The component's views of the app's services, resolved once here; a
-    // request clones them (a few `Arc`s).
-    key_value: KeyValueInstance,
-    sqlite: SqliteInstance,
-    variables: VariablesInstance,
-}
-
-/// The linker of every `wasi:http` component: the host functions are the
-/// same for all of them, so it is built once per engine, not per component
-/// (a node loads thousands of apps).
-fn linker(engine: &Engine) -> anyhow::Result<Arc<Linker<HttpState>>> {
-    static LINKERS: Mutex<Vec<(Engine, Arc<Linker<HttpState>>)>> = Mutex::new(Vec::new());
-    let mut linkers = LINKERS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, linker)) = linkers.iter().find(|(e, _)| Engine::same(e, engine)) {
-        return Ok(linker.clone());
-    }
-    let mut linker = Linker::<HttpState>::new(engine);
-    // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
-    // component; they get only what the manifest grants.
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(anyhow::Error::from)?;
-    nimbus_cap_key_value::add_to_linker(&mut linker, |s: &mut HttpState| KeyValueView {
-        instance: &mut s.key_value,
-        table: &mut s.table,
-    })
-    .map_err(anyhow::Error::from)?;
-    nimbus_cap_sqlite::add_to_linker(&mut linker, |s: &mut HttpState| SqliteView {
-        instance: &mut s.sqlite,
-        table: &mut s.table,
-    })
-    .map_err(anyhow::Error::from)?;
-    nimbus_cap_variables::add_to_linker(&mut linker, |s: &mut HttpState| &mut s.variables)
-        .map_err(anyhow::Error::from)?;
-    let linker = Arc::new(linker);
-    linkers.push((engine.clone(), linker.clone()));
-    Ok(linker)
+    pre: ProxyPre<InstanceState>,
 }
 
 impl HttpPre {
-    pub fn new(
-        engine: &Engine,
-        component: &AppComponent,
-        services: &AppServices,
-    ) -> anyhow::Result<HttpPre> {
+    pub fn new(app: &App, component: &AppComponent) -> anyhow::Result<HttpPre> {
         let Compiled::Component(compiled) = &*component.compiled else {
             anyhow::bail!(
                 "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
@@ -120,8 +35,8 @@ impl HttpPre {
                 component.id
             );
         };
-        let linker = linker(engine)?;
-        let pre = linker
+        let pre = app
+            .linker()
             .instantiate_pre(compiled)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("cannot link component `{}`", component.id))?;
@@ -131,16 +46,7 @@ impl HttpPre {
                 component.id
             )
         })?;
-        Ok(HttpPre {
-            pre,
-            outbound: OutboundHttp::new(
-                component.id.as_str(),
-                component.allowed_outbound_hosts.clone(),
-            ),
-            key_value: services.key_value.instance(component.id.as_str()),
-            sqlite: services.sqlite.instance(component.id.as_str()),
-            variables: services.variables.instance(component.id.as_str()),
-        })
+        Ok(HttpPre { pre })
     }
 }
 
@@ -186,15 +92,19 @@ fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
     set(SPIN_CLIENT_ADDR, value(info.client.to_string()));
 }
 
-pub(crate) async fn handle(
+pub(crate) async fn handle<B>(
     engine: &Engine,
     handler: &Arc<Handler>,
     pre: &HttpPre,
-    mut req: Request<Incoming>,
+    mut req: Request<B>,
     info: RequestInfo,
     permit: Option<OwnedSemaphorePermit>,
     log: Arc<AccessLog>,
-) -> Response<ResponseBody> {
+) -> Response<ResponseBody>
+where
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
     let component = &handler.component;
     let limits = &component.limits;
     // HTTP/1.0 clients may send neither an absolute URI nor a Host header;
@@ -211,23 +121,16 @@ pub(crate) async fn handle(
         (Request::from_parts(parts, body), exceeded)
     };
 
-    let state = HttpState {
-        wasi: component.wasi.finish(component.wasi.builder()),
-        http: {
-            let mut http = WasiHttpCtx::new();
-            http.set_field_size_limit(MAX_FIELDS_SIZE);
-            http
-        },
-        table: nimbus_cap_wasi::resource_table(),
-        limiter: MemoryLimiter::new(limits.memory),
-        outbound: pre.outbound.clone(),
-        key_value: pre.key_value.clone(),
-        sqlite: pre.sqlite.clone(),
-        variables: pre.variables.clone(),
+    let state = match component.services.instance_builder(limits.memory) {
+        Ok(builder) => builder.build(),
+        Err(err) => {
+            tracing::error!(component = %component.id, "cannot prepare an instance: {}", nimbus_runtime::one_line(&err));
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        }
     };
     let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    crate::yield_every_tick(&mut store);
+    store.limiter(|state| state.limiter());
+    nimbus_runtime::yield_every_tick(&mut store);
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let resources = store
@@ -261,20 +164,20 @@ pub(crate) async fn handle(
         let result = match timeout {
             // Stops guest code (at its next epoch yield) and a guest
             // waiting in a host call (e.g. on an outbound request).
-            Some(timeout) => crate::with_timeout(timeout, run)
+            Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
                 .await
                 .unwrap_or_else(|| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
             None => run.await,
         };
-        task_log.set_memory(store.data().limiter.peak());
+        task_log.set_memory(store.data().limiter_ref().peak());
         let failure = result.err().map(|err| {
-            let denied = store.data().limiter.denied();
-            let status = crate::wagi::failure_status(&err);
+            let denied = store.data().limiter_ref().denied();
+            let status = failure_status(&err);
             tracing::warn!(
                 component = %id,
                 "guest failed ({status}): {}{}",
-                describe(&err),
-                crate::wagi::memory_note(denied)
+                nimbus_runtime::one_line(&err),
+                memory_note(denied)
             );
             status
         });
@@ -318,19 +221,4 @@ pub(crate) async fn handle(
             }
         }
     }
-}
-
-/// The error and its causes on one line, without Wasmtime's backtrace block.
-pub(crate) fn describe(err: &nimbus_runtime::wasmtime::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if text.starts_with("error while executing at wasm backtrace") {
-            continue;
-        }
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ").replace('\n', " ")
 }

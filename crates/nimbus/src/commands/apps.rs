@@ -139,15 +139,34 @@ fn print_info(app: &serde_json::Value) {
     for host in app["hostnames"].as_array().into_iter().flatten() {
         println!("{:<10} {}", "hostname", host.as_str().unwrap_or_default());
     }
-    println!(
-        "{:<10} {}",
-        "loaded",
-        if app["loaded"].as_bool().unwrap_or(false) {
-            "yes"
-        } else {
-            "no (loads on its next request)"
-        }
-    );
+    let loaded = if app["loaded"].as_bool().unwrap_or(false) {
+        "yes".to_owned()
+    } else if let Some(error) = app["error"].as_str() {
+        format!("no: it cannot load (answers 503): {error}")
+    } else {
+        "no (loads on its next request)".to_owned()
+    };
+    println!("{:<10} {loaded}", "loaded");
+    let settings = &app["settings"];
+    let variables: Vec<&str> = settings["variables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if !variables.is_empty() {
+        println!(
+            "{:<10} {} (values hidden)",
+            "variables",
+            variables.join(", ")
+        );
+    }
+    if settings["runtime_config"].as_bool().unwrap_or(false) {
+        println!("{:<10} set", "runtime config");
+    }
+    if let Some(n) = settings["sqlite"].as_u64().filter(|n| *n > 0) {
+        println!("{:<10} {n} statement(s) on load", "sqlite");
+    }
     print_release("current", &app["current"]);
     print_release("previous", &app["previous"]);
     for route in app["routes"].as_array().into_iter().flatten() {

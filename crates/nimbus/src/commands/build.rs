@@ -65,7 +65,7 @@ pub fn main(args: BuildArgs) -> i32 {
         Ok(path) => path,
         Err(err) => return exit::report(&err),
     };
-    let manifest = match Manifest::from_file(&path) {
+    let manifest = match nimbus_platform::triggers::read_manifest(&path) {
         Ok(manifest) => manifest,
         Err(err) => return report_manifest_error(&err),
     };

@@ -7,6 +7,7 @@ use clap::Args;
 use nimbus_manifest::{Manifest, ManifestError};
 use nimbus_platform::bundle::{self, Bundle};
 use nimbus_platform::client::AdminClient;
+use nimbus_platform::settings::AppSettings;
 use nimbus_platform::signing;
 
 use crate::commands::build::{manifest_path, report_manifest_error};
@@ -59,7 +60,13 @@ Examples:
   nimbus deploy --to http://127.0.0.1:3001
   nimbus deploy -f apps/shop/nimbus.toml --name shop --hostname shop.example.com
   nimbus deploy --key ci.key                 # sign, then upload
-  nimbus deploy --bundle shop.bundle         # upload a bundle from `nimbus sign`")]
+  nimbus deploy --bundle shop.bundle         # upload a bundle from `nimbus sign`
+  nimbus deploy --variable api_key=$API_KEY --runtime-config-file rc.toml --sqlite @migrations.sql
+
+Settings (--variable, --runtime-config-file, --sqlite) are kept by the node
+with the app and applied on every load, whichever release serves; a deploy
+that gives none keeps the app's settings, one that gives any replaces them
+all. Values are never shown back.")]
 pub struct DeployArgs {
     /// The app manifest, or a directory holding one [default: nimbus.toml,
     /// else spin.toml, in the current directory]
@@ -84,8 +91,64 @@ pub struct DeployArgs {
     #[arg(long, value_name = "KEY")]
     key: Option<PathBuf>,
 
+    /// An app variable's value on the node, NAME=VALUE (secrets too: the
+    /// node never shows it back). Repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+
+    /// A runtime config for the app on the node (Spin's runtime-config.toml
+    /// shape: key-value and SQLite backends, [variables]); relative paths
+    /// in it are below the app's data directory on the node.
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
+
+    /// SQL the node runs against the app's `default` SQLite database on
+    /// every load (e.g. idempotent migrations): a statement, or @FILE.
+    /// Repeatable; run in order.
+    #[arg(long, value_name = "STATEMENT|@FILE")]
+    sqlite: Vec<String>,
+
     #[command(flatten)]
     node: NodeClientArgs,
+}
+
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
+/// The settings given on the command line (`None`: none given).
+fn settings(args: &DeployArgs) -> anyhow::Result<Option<AppSettings>> {
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("--runtime-config-file: cannot read {}", path.display())
+            })?;
+            // Checked here, where the error can name the user's file.
+            nimbus_runtime_config::RuntimeConfig::from_str(&text, path)?;
+            Some(text)
+        }
+        None => None,
+    };
+    let sqlite = args
+        .sqlite
+        .iter()
+        .map(|arg| match arg.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
+            None => Ok(arg.clone()),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let settings = AppSettings {
+        variables: args.variables.iter().cloned().collect(),
+        runtime_config,
+        sqlite,
+    };
+    Ok((!settings.is_empty()).then_some(settings))
 }
 
 pub fn main(args: DeployArgs) -> i32 {
@@ -138,11 +201,12 @@ pub fn default_name(bundle: &Bundle) -> anyhow::Result<String> {
 }
 
 fn deploy(args: DeployArgs) -> anyhow::Result<()> {
-    let bundle = bundle_from(
+    let mut bundle = bundle_from(
         args.file.as_deref(),
         args.bundle.as_deref(),
         args.key.as_deref(),
     )?;
+    bundle.settings = settings(&args)?;
     let name = match args.name {
         Some(name) => name,
         None => default_name(&bundle)?,

@@ -119,11 +119,6 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
     if args.allow_private_outbound {
         config.allow_private_outbound = true;
     }
-    nimbus_cap_outbound_http::set_private_destinations(if config.allow_private_outbound {
-        nimbus_cap_outbound_http::PrivateDestinations::Allowed
-    } else {
-        nimbus_cap_outbound_http::PrivateDestinations::Denied
-    });
     let trusted_keys = args
         .trusted_keys
         .iter()

@@ -6,12 +6,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytesize::ByteSize;
 use clap::Args;
-use nimbus_cap_wasi::{DirGrant, Stdio, WasiCapability, WasiGrants};
+use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiGrants};
+use nimbus_capability::InstanceBuilder;
 use nimbus_runtime::wasmtime::component::Component;
 use nimbus_runtime::wasmtime::Engine;
-use nimbus_runtime::{
-    Capability as _, CompileCache, Compiled, EngineConfig, LoadError, Loader, ResourceLimits,
-};
+use nimbus_runtime::{CompileCache, Compiled, EngineConfig, LoadError, Loader, ResourceLimits};
 use nimbus_trigger_command::Outcome;
 
 use crate::exit;
@@ -128,7 +127,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         timeout: args.timeout,
         fuel: args.fuel,
     };
-    let wasi = WasiCapability.configure(WasiGrants {
+    let wasi = WasiAppState::new(WasiGrants {
         args: std::iter::once(program_name(&wasm))
             .chain(guest_args.iter().cloned())
             .collect(),
@@ -161,9 +160,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let mut instance = InstanceBuilder::new(limits.max_memory);
+    wasi.prepare(&mut instance);
     let outcome = runtime
         .block_on(nimbus_trigger_command::run(
-            &engine, &compiled, &wasi, limits,
+            &engine, &compiled, instance, limits,
         ))
         .with_context(|| format!("cannot start {}", wasm.display()))?;
     let name = wasm.display();

@@ -54,18 +54,22 @@ pub fn main(args: SignArgs) -> i32 {
 }
 
 fn sign(args: SignArgs) -> anyhow::Result<()> {
-    let bundle = bundle_from(
+    let key = signing::read_signing_key(&args.key)?;
+    let mut bundle = bundle_from(
         args.file.as_deref(),
         args.bundle.as_deref(),
         Some(&args.key),
     )?;
+    // Per-node settings (secrets) never travel in a signed release.
+    bundle.settings = None;
     let output = match args.output {
         Some(output) => output,
         None => PathBuf::from(format!("{}.bundle", default_name(&bundle)?)),
     };
+    // Through a temporary file and a rename: a failure leaves no partial
+    // bundle behind.
     nimbus_platform::store::write_atomically(&output, &bundle.to_bytes())
         .with_context(|| format!("cannot write {}", output.display()))?;
-    let key = signing::read_signing_key(&args.key)?;
     println!(
         "Signed {} ({} files) with key {}",
         output.display(),

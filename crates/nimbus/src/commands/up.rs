@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use nimbus_app::{App, AppOptions};
+use nimbus_app::{AppHost, AppOptions};
 use nimbus_manifest::{Manifest, ManifestError};
 use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
@@ -98,10 +98,11 @@ pub fn main(args: UpArgs) -> i32 {
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let path = manifest_path(args.file.as_deref())?;
-    let mut manifest = Manifest::from_file(&path)?;
     if args.build {
+        let manifest = Manifest::from_file(&path)?;
         build::build(&manifest, &[])?;
     }
+    let mut manifest = nimbus_platform::triggers::read_manifest(&path)?;
     check_variables(&manifest, &args.variables)?;
     for component in manifest.components.values_mut() {
         for (key, value) in &args.envs {
@@ -113,7 +114,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         consume_fuel: false,
     }
     .build()?;
-    let loader = Loader::new(engine.clone(), args.cache.cache());
+    let host = AppHost::new(Arc::new(Loader::new(engine.clone(), args.cache.cache())))?;
     let runtime_config = match &args.runtime_config_file {
         Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
         None => None,
@@ -134,7 +135,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         variables: args.variables.clone(),
         ..Default::default()
     };
-    let app = Arc::new(App::load_with(manifest, &loader, options)?);
+    let app = Arc::new(host.load_with(manifest, options)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,19 +143,29 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let _epoch = EpochTicker::start(&engine);
     runtime.block_on(async move {
-        let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
-        let listeners = nimbus_trigger_http::bind_per_core(args.listen, workers(args.workers))
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let local = listeners[0].local_addr()?;
-        println!("Serving http://{local}");
-        println!("Available Routes:");
-        for (route, component) in trigger.routes() {
-            println!("  {component}: http://{local}{route}");
+        // Every trigger the manifest has, in this one process (the list of
+        // types: nimbus_platform::triggers).
+        let mut triggers: Vec<Box<dyn nimbus_trigger::Trigger>> = Vec::new();
+        let has_http = app
+            .manifest()
+            .trigger_sections(nimbus_trigger_http::TRIGGER_TYPE)
+            .next()
+            .is_some();
+        if has_http {
+            let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
+            let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
+            let local = bound.local_addr();
+            println!("Serving http://{local}");
+            println!("Available Routes:");
+            for (route, component) in trigger.routes() {
+                println!("  {component}: http://{local}{route}");
+            }
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            tracing::info!(app = app.manifest().name(), "serving on http://{local}");
+            triggers.push(Box::new(bound));
         }
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        tracing::info!(app = app.manifest().name(), "serving on http://{local}");
-        trigger.serve_per_core(listeners, shutdown_signal()).await
+        nimbus_trigger::run_all(triggers, shutdown_signal()).await
     })
 }
 

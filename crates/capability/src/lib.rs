@@ -1,0 +1,518 @@
+//! The seam every host service plugs into.
+//!
+//! A host service (WASI, outbound HTTP, key-value, SQLite, variables, …) is a
+//! [`Capability`]: one crate, one type implementing one trait that covers its
+//! whole life:
+//!
+//! | moment | method | how often |
+//! |---|---|---|
+//! | link | [`Capability::add_to_linker`] | once per engine (a node shares one linker between all its apps) |
+//! | configure the app | [`Capability::configure_app`] | once per app load or deploy: takes its runtime-config section, checks grants, opens backends; a bad app is refused here, before it serves |
+//! | configure a component | [`Capability::configure_component`] | once per component at load: resolves that component's grants |
+//! | prepare an instance | [`Capability::prepare`] | once per request or run: cheap (clones of `Arc`s) |
+//!
+//! The app layer holds the one list of capabilities ([`Capabilities`]); the
+//! triggers see only what this crate exports: [`AppServices`],
+//! [`ComponentServices`], [`InstanceBuilder`] and the store data
+//! [`InstanceState`]. So a trigger knows no capability, and adding a
+//! capability touches no trigger.
+//!
+//! Each capability's per-instance state lives in a slot of
+//! [`InstanceState`], found by type: a capability's linker getter is a plain
+//! `fn` (Wasmtime's bindings take function pointers), so it finds its slot
+//! with [`InstanceState::get_with_table`].
+//!
+//! Two parts of the store data are not slots, because Wasmtime's own host
+//! implementations reach them through view traits implemented on the store
+//! data: the WASI context ([`wasmtime_wasi::WasiView`]) and the `wasi:http`
+//! context and hooks ([`wasmtime_wasi_http::WasiHttpView`]). The WASI
+//! capability fills [`InstanceBuilder::wasi`] and the outbound HTTP capability
+//! sets [`InstanceBuilder::set_http_hooks`]; the triggers add only what a
+//! request brings (WAGI's CGI environment and pipes, `nimbus run`'s argv).
+
+mod app;
+
+pub use app::{App, AppComponent};
+
+use std::any::Any;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use nimbus_manifest::{Component, ComponentId, Manifest};
+use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
+use nimbus_runtime::wasmtime::Engine;
+use nimbus_runtime::MemoryLimiter;
+use nimbus_runtime_config::RuntimeConfig;
+use serde::de::DeserializeOwned;
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+pub use nimbus_outbound_networking::OutboundPolicy;
+
+/// The most host resources (fields, bodies, streams, pollables, open files)
+/// one component instance may hold at once; past it the host call traps.
+/// Host memory and descriptors behind handles are not counted by the
+/// `memory` limit (Wasmtime's default cap is 1,000,000).
+pub const MAX_RESOURCES: usize = 4096;
+
+/// The most handles (open files, directories, streams) a `wasm32-wasip1`
+/// instance may hold at once; past it, opening another traps.
+pub const MAX_P1_HANDLES: usize = 1024;
+
+/// The most bytes (in memory) of one `wasi:http` `fields` resource
+/// (Wasmtime's default: 128 KiB). With [`MAX_RESOURCES`], it bounds the host
+/// memory a request can hold through handles.
+pub const MAX_FIELDS_SIZE: usize = 32 << 10;
+
+/// The resource table of a component instance, capped at [`MAX_RESOURCES`].
+pub fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
+}
+
+/// One host service that a guest may be granted. See the crate docs for the
+/// moments of its life.
+pub trait Capability: Send + Sync + 'static {
+    /// Short name, used in error messages ("key-value: …").
+    const NAME: &'static str;
+    /// The top-level runtime-config section this capability owns
+    /// (`key_value_store`, …), if any. [`Capabilities::configure_app`] takes
+    /// it and refuses sections no capability owns.
+    const RUNTIME_CONFIG_SECTION: Option<&'static str> = None;
+    /// The parsed section (`()` for none). Use `deny_unknown_fields`.
+    type RuntimeConfig: DeserializeOwned;
+    /// Validated grants and open backends, shared by the whole app.
+    type AppState: Send + Sync + 'static;
+    /// One component's grants, resolved at load.
+    type ComponentState: Send + Sync + 'static;
+    /// This capability's slot of one instance's store data. Must be a type
+    /// no other capability uses (slots are found by type).
+    type InstanceState: Send + 'static;
+
+    /// Adds this capability's host interfaces to `linker` (once per engine).
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
+
+    /// Configures the app: `config` is its runtime-config section (`None`
+    /// when absent). Blocking work (opening files) is fine: it runs at load.
+    fn configure_app(
+        &self,
+        app: &AppContext<'_>,
+        config: Option<Self::RuntimeConfig>,
+    ) -> anyhow::Result<Self::AppState>;
+
+    /// Resolves one component's grants.
+    fn configure_component(
+        &self,
+        app: &Self::AppState,
+        component: &ComponentContext<'_>,
+    ) -> anyhow::Result<Self::ComponentState>;
+
+    /// Builds this capability's slot for one instance, and adds to the
+    /// builder what it owns there (WASI context, `wasi:http` hooks). Runs
+    /// per request: keep it cheap.
+    fn prepare(
+        &self,
+        component: &Self::ComponentState,
+        builder: &mut InstanceBuilder,
+    ) -> anyhow::Result<Self::InstanceState>;
+}
+
+/// What a capability learns about the app it configures.
+pub struct AppContext<'a> {
+    /// The manifest.
+    pub manifest: &'a Manifest,
+    /// Identifies the app on this host (Redis key prefix, SQLite ownership);
+    /// ASCII letters, digits, `-`, `_` and `.`.
+    pub app_id: &'a str,
+    /// The app's own data directory (embedded key-value and SQLite files).
+    pub data_dir: &'a Path,
+    /// Where outbound connections may go beyond the allow-lists (the node's
+    /// policy for private addresses).
+    pub outbound: &'a OutboundPolicy,
+    /// Values for app variables given by the operator for this app (`nimbus
+    /// up --variable`, a node's per-app variables): name → value.
+    pub variables: &'a [(String, String)],
+    /// Looks a variable of the host's environment up (`std::env::var`, or a
+    /// map in tests).
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// What a capability learns about one component it configures.
+pub struct ComponentContext<'a> {
+    /// The manifest (for paths relative to it).
+    pub manifest: &'a Manifest,
+    /// The component's id.
+    pub id: &'a ComponentId,
+    /// The component's manifest entry.
+    pub component: &'a Component,
+}
+
+/// One capability, type-erased, so that a list of them can be held.
+trait ErasedCapability: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
+    fn configure_app(
+        &self,
+        app: &AppContext<'_>,
+        config: &mut RuntimeConfig,
+    ) -> anyhow::Result<Arc<dyn Any + Send + Sync>>;
+    fn configure_component(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        component: &ComponentContext<'_>,
+    ) -> anyhow::Result<Arc<dyn Any + Send + Sync>>;
+    fn prepare(
+        &self,
+        component: &(dyn Any + Send + Sync),
+        builder: &mut InstanceBuilder,
+    ) -> anyhow::Result<Box<dyn Any + Send>>;
+}
+
+impl<C: Capability> ErasedCapability for C {
+    fn name(&self) -> &'static str {
+        C::NAME
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        C::add_to_linker(linker)
+    }
+
+    fn configure_app(
+        &self,
+        app: &AppContext<'_>,
+        config: &mut RuntimeConfig,
+    ) -> anyhow::Result<Arc<dyn Any + Send + Sync>> {
+        let section = match C::RUNTIME_CONFIG_SECTION {
+            Some(key) => config.take::<C::RuntimeConfig>(key)?,
+            None => None,
+        };
+        Ok(Arc::new(Capability::configure_app(self, app, section)?))
+    }
+
+    fn configure_component(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        component: &ComponentContext<'_>,
+    ) -> anyhow::Result<Arc<dyn Any + Send + Sync>> {
+        let app = app
+            .downcast_ref::<C::AppState>()
+            .context("internal error: app state of another capability")?;
+        Ok(Arc::new(Capability::configure_component(
+            self, app, component,
+        )?))
+    }
+
+    fn prepare(
+        &self,
+        component: &(dyn Any + Send + Sync),
+        builder: &mut InstanceBuilder,
+    ) -> anyhow::Result<Box<dyn Any + Send>> {
+        let component = component
+            .downcast_ref::<C::ComponentState>()
+            .context("internal error: component state of another capability")?;
+        Ok(Box::new(Capability::prepare(self, component, builder)?))
+    }
+}
+
+/// The list of capabilities a build has. Built once per process by the app
+/// layer; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Capabilities {
+    list: Vec<Arc<dyn ErasedCapability>>,
+}
+
+impl Capabilities {
+    /// An empty list.
+    pub fn new() -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Adds `capability` to the list.
+    pub fn with<C: Capability>(mut self, capability: C) -> Capabilities {
+        self.list.push(Arc::new(capability));
+        self
+    }
+
+    /// The names of the capabilities, in order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.list.iter().map(|c| c.name())
+    }
+
+    /// A component linker with every capability's host interfaces. Build it
+    /// once per engine and share it: it is the same for every component.
+    pub fn linker(&self, engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+        let mut linker = Linker::new(engine);
+        for capability in &self.list {
+            capability
+                .add_to_linker(&mut linker)
+                .with_context(|| format!("cannot link the {} capability", capability.name()))?;
+        }
+        Ok(linker)
+    }
+
+    /// Configures every capability for an app, each taking its own section of
+    /// `runtime_config`; a section that no capability took is refused.
+    pub fn configure_app(
+        &self,
+        app: &AppContext<'_>,
+        mut runtime_config: RuntimeConfig,
+    ) -> anyhow::Result<AppServices> {
+        let mut states = Vec::with_capacity(self.list.len());
+        for capability in &self.list {
+            states.push(capability.configure_app(app, &mut runtime_config)?);
+        }
+        runtime_config.finish()?;
+        Ok(AppServices {
+            capabilities: self.clone(),
+            states,
+        })
+    }
+}
+
+/// The host services of one app, configured. Cheap to clone.
+#[derive(Clone)]
+pub struct AppServices {
+    capabilities: Capabilities,
+    states: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+impl AppServices {
+    /// The app state of capability `C`, for host-side tools and the app layer
+    /// (e.g. running SQLite migrations): `None` if this build has no `C`.
+    pub fn get<C: Capability>(&self) -> Option<&C::AppState> {
+        self.states.iter().find_map(|s| s.downcast_ref())
+    }
+
+    /// Resolves one component's grants with every capability.
+    pub fn configure_component(
+        &self,
+        component: &ComponentContext<'_>,
+    ) -> anyhow::Result<ComponentServices> {
+        let mut states = Vec::with_capacity(self.states.len());
+        for (capability, app) in self.capabilities.list.iter().zip(&self.states) {
+            states.push(capability.configure_component(app.as_ref(), component)?);
+        }
+        Ok(ComponentServices {
+            capabilities: self.capabilities.clone(),
+            states: states.into(),
+        })
+    }
+}
+
+/// The host services of one component, resolved at load. Cheap to clone.
+#[derive(Clone)]
+pub struct ComponentServices {
+    capabilities: Capabilities,
+    states: Arc<[Arc<dyn Any + Send + Sync>]>,
+}
+
+impl ComponentServices {
+    /// The component state of capability `C`: `None` if this build has no `C`.
+    pub fn get<C: Capability>(&self) -> Option<&C::ComponentState> {
+        self.states.iter().find_map(|s| s.downcast_ref())
+    }
+
+    /// Prepares one instance: every capability adds its slot and what it owns
+    /// in the builder. The caller may then add what the request brings (to
+    /// [`InstanceBuilder::wasi`]) before building the store data.
+    pub fn instance_builder(&self, memory_limit: Option<u64>) -> anyhow::Result<InstanceBuilder> {
+        let mut builder = InstanceBuilder::new(memory_limit);
+        builder.slots.reserve(self.states.len());
+        for (capability, component) in self.capabilities.list.iter().zip(self.states.iter()) {
+            let slot = capability.prepare(component.as_ref(), &mut builder)?;
+            builder.slots.push(slot);
+        }
+        Ok(builder)
+    }
+}
+
+/// One instance's store data, being prepared.
+pub struct InstanceBuilder {
+    /// The WASI context being built: the WASI capability has added the
+    /// component's grants (environment, stdio); a trigger adds what the
+    /// request brings (WAGI's CGI variables and pipes, argv).
+    pub wasi: WasiCtxBuilder,
+    filesystem: Option<WasiFilesystemCtx>,
+    http_hooks: Option<Box<dyn WasiHttpHooks>>,
+    limiter: MemoryLimiter,
+    slots: Vec<Box<dyn Any + Send>>,
+}
+
+impl InstanceBuilder {
+    /// An instance with nothing granted and at most `memory_limit` bytes of
+    /// linear memory. Apps get theirs from
+    /// [`ComponentServices::instance_builder`]; a lone command (`nimbus run`)
+    /// starts here and lets the WASI grants add to it.
+    pub fn new(memory_limit: Option<u64>) -> InstanceBuilder {
+        InstanceBuilder {
+            wasi: WasiCtxBuilder::new(),
+            filesystem: None,
+            http_hooks: None,
+            limiter: MemoryLimiter::new(memory_limit),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Sets the instance's preopened directories to `filesystem` (opened once
+    /// at configure time and shared by every instance, so preparing an
+    /// instance opens no file).
+    pub fn set_filesystem(&mut self, filesystem: WasiFilesystemCtx) {
+        self.filesystem = Some(filesystem);
+    }
+
+    /// Sets the policy of the instance's outbound `wasi:http` requests.
+    /// Without it every outbound request is denied.
+    pub fn set_http_hooks(&mut self, hooks: Box<dyn WasiHttpHooks>) {
+        self.http_hooks = Some(hooks);
+    }
+
+    /// The store data of a component instance.
+    pub fn build(mut self) -> InstanceState {
+        let mut wasi = self.wasi.build();
+        if let Some(filesystem) = self.filesystem {
+            *wasi.filesystem() = filesystem;
+        }
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_SIZE);
+        InstanceState {
+            table: resource_table(),
+            wasi,
+            http,
+            http_hooks: self.http_hooks.unwrap_or_else(|| Box::new(DenyOutbound)),
+            limiter: self.limiter,
+            slots: self.slots,
+        }
+    }
+
+    /// The store data of a core module (`wasm32-wasip1`) instance: WASI only,
+    /// the one interface core modules import.
+    pub fn build_module(mut self) -> ModuleState {
+        let mut wasi = self.wasi.build_p1();
+        if let Some(filesystem) = self.filesystem {
+            *wasi.ctx().ctx.filesystem() = filesystem;
+        }
+        // Each open file is a host file descriptor: without a cap, a guest
+        // opening files in a loop exhausts the process's descriptors.
+        wasi.ctx().table.set_max_capacity(MAX_P1_HANDLES);
+        ModuleState {
+            wasi,
+            limiter: self.limiter,
+        }
+    }
+}
+
+/// `wasi:http` hooks that deny every outbound request: the default when no
+/// capability set a policy.
+struct DenyOutbound;
+
+impl WasiHttpHooks for DenyOutbound {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+type SendResult = Result<
+    (
+        http::Response<wasmtime_wasi_http::WasiBody>,
+        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
+
+/// The store data of one component instance: the resource table, the memory
+/// limiter, the WASI and `wasi:http` contexts, and one slot per capability.
+pub struct InstanceState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_hooks: Box<dyn WasiHttpHooks>,
+    limiter: MemoryLimiter,
+    slots: Vec<Box<dyn Any + Send>>,
+}
+
+impl InstanceState {
+    /// The memory limiter (for `Store::limiter`, and to report peak use).
+    pub fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+
+    /// The memory limiter, read-only.
+    pub fn limiter_ref(&self) -> &MemoryLimiter {
+        &self.limiter
+    }
+
+    /// The slot of type `T` and the resource table, for a capability's
+    /// linker getter.
+    ///
+    /// # Panics
+    ///
+    /// If no capability prepared a slot of type `T`: a capability whose host
+    /// functions are linked always prepares its slot (both come from the same
+    /// list), so this is a bug in nimbus, never something a guest can cause.
+    pub fn get_with_table<T: Any + Send>(&mut self) -> (&mut T, &mut ResourceTable) {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find_map(|slot| slot.downcast_mut::<T>())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no capability prepared a slot of type {}",
+                    std::any::type_name::<T>()
+                )
+            });
+        (slot, &mut self.table)
+    }
+
+    /// The slot of type `T` (see [`InstanceState::get_with_table`]).
+    pub fn get<T: Any + Send>(&mut self) -> &mut T {
+        self.get_with_table::<T>().0
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut *self.http_hooks,
+        }
+    }
+}
+
+/// The store data of one core module instance (WAGI, `nimbus run`).
+pub struct ModuleState {
+    /// The WASI preview 1 context.
+    pub wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+impl ModuleState {
+    /// The memory limiter.
+    pub fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+
+    /// The memory limiter, read-only.
+    pub fn limiter_ref(&self) -> &MemoryLimiter {
+        &self.limiter
+    }
+}

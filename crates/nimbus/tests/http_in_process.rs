@@ -1,0 +1,189 @@
+//! The HTTP trigger tested in-process, without sockets (as axum's
+//! `examples/testing` does with `oneshot`): an app is loaded through the real
+//! capability list and `HttpTrigger::handle` is called with an
+//! `http::Request<Full<Bytes>>`. Routing, the Spin headers, limits and the
+//! mapping of guest failures to statuses are checked here in milliseconds;
+//! `up.rs` checks the same through a real `nimbus up` process.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use nimbus_app::AppHost;
+use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
+use nimbus_trigger_http::HttpTrigger;
+
+const CLIENT: &str = "192.0.2.7:40000";
+const LOCAL: &str = "127.0.0.1:3000";
+
+/// One engine (with its epoch ticker, which timeouts need) for the process.
+fn host() -> &'static AppHost {
+    static HOST: OnceLock<(AppHost, EpochTicker)> = OnceLock::new();
+    &HOST
+        .get_or_init(|| {
+            let engine = EngineConfig {
+                pool: Some(PoolSize::COMMAND),
+                consume_fuel: false,
+            }
+            .build()
+            .unwrap();
+            let ticker = EpochTicker::start(&engine);
+            let loader = Loader::new(
+                engine,
+                Some(nimbus_runtime::CompileCache::new(common::shared_cache())),
+            );
+            (AppHost::new(Arc::new(loader)).unwrap(), ticker)
+        })
+        .0
+}
+
+fn trigger(manifest: &str) -> (HttpTrigger, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_manifest(dir.path(), &manifest.replace("PROBE", &common::probe()));
+    let manifest = nimbus_platform::triggers::read_manifest(&path).unwrap();
+    let app = Arc::new(host().load(manifest).unwrap());
+    (HttpTrigger::new(host().engine(), app).unwrap(), dir)
+}
+
+async fn send(
+    trigger: &HttpTrigger,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, String) {
+    let client: SocketAddr = CLIENT.parse().unwrap();
+    let local: SocketAddr = LOCAL.parse().unwrap();
+    let response = trigger.handle(req, client, local).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn get(uri: &str) -> Request<Full<Bytes>> {
+    Request::get(uri)
+        .header("host", "app.example")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+const ROUTES: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "in-process"
+
+[[trigger.http]]
+route = "/api/..."
+component = "wide"
+
+[[trigger.http]]
+route = "/api/exact"
+component = "exact"
+
+[component.wide]
+source = "PROBE"
+environment = { NAME = "wide" }
+
+[component.exact]
+source = "PROBE"
+environment = { NAME = "exact" }
+"#;
+
+#[tokio::test(flavor = "current_thread")]
+async fn routes_pick_the_most_specific_and_spin_headers_are_set() {
+    let (trigger, _dir) = trigger(ROUTES);
+
+    let (status, _, body) = send(&trigger, get("/api/exact")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("component=exact"), "{body}");
+
+    let mut req = get("/api/items/42?x=1");
+    // A client cannot set the Spin headers itself.
+    req.headers_mut()
+        .insert("spin-path-info", "/forged".parse().unwrap());
+    let (status, _, body) = send(&trigger, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("component=wide"), "{body}");
+    assert!(body.contains("spin-path-info=/items/42"), "{body}");
+    assert!(!body.contains("/forged"), "{body}");
+    assert!(body.contains("spin-matched-route=/api/..."), "{body}");
+    assert!(body.contains("spin-component-route=/api"), "{body}");
+    assert!(
+        body.contains("spin-full-url=http://app.example/api/items/42?x=1"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("spin-client-addr={CLIENT}")),
+        "{body}"
+    );
+
+    let (status, _, _) = send(&trigger, get("/elsewhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+const LIMITS: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "limits"
+
+[[trigger.http]]
+route = "/..."
+component = "probe"
+
+[component.probe]
+source = "PROBE"
+[component.probe.limits]
+timeout = "300ms"
+memory = "32MiB"
+max_body_size = "1KiB"
+max_concurrency = 1
+"#;
+
+#[tokio::test(flavor = "current_thread")]
+async fn guest_failures_and_limits_map_to_statuses() {
+    let (trigger, _dir) = trigger(LIMITS);
+    let (status, _, body) = send(&trigger, get("/?do=trap")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    // The cause is logged, never shown to the client.
+    assert_eq!(body, "500 Internal Server Error\n");
+
+    let (status, _, _) = send(&trigger, get("/?do=spin")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+
+    let (status, _, _) = send(&trigger, get("/?do=hog")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    let big = Request::post("/")
+        .header("host", "app.example")
+        .header("content-length", "4096")
+        .body(Full::new(Bytes::from(vec![b'x'; 4096])))
+        .unwrap();
+    let (status, _, _) = send(&trigger, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Still healthy after all of that.
+    let (status, _, body) = send(&trigger, get("/")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("body=0"), "{body}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn over_max_concurrency_is_503_with_retry_after() {
+    let (trigger, _dir) = trigger(LIMITS);
+    let trigger = Arc::new(trigger);
+    // The slow request takes the only slot; polled first so that it does.
+    let slow = {
+        let trigger = trigger.clone();
+        tokio::spawn(async move { send(&trigger, get("/?do=sleep&ms=200")).await })
+    };
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (status, headers, _) = send(&trigger, get("/")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "slept\n");
+}
