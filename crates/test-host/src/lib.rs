@@ -246,7 +246,7 @@ impl TestApp {
     pub async fn send(
         &self,
         component: &str,
-        request: http::Request<Bytes>,
+        request: http::Request<impl Into<Bytes>>,
     ) -> anyhow::Result<(u16, String)> {
         let served = self
             .components
@@ -261,7 +261,7 @@ impl TestApp {
         nimbus_runtime::yield_every_tick(&mut store);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = request.map(Full::new);
+        let request = request.map(|body| Full::new(body.into()));
         let guest_request = store
             .data_mut()
             .http()
