@@ -8,39 +8,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::Host;
-use nimbus_cap_sqlite::{
-    AppSqlite, DatabaseConfig, SqliteAppState, SqliteCapability, SqliteConfig,
-};
+use common::{app, app_from, builder, guest_path};
 use serde_json::json;
-
-fn app(dir: &Path, app_id: &str, grants: &[(&str, &[&str])]) -> AppSqlite {
-    AppSqlite {
-        app_id: app_id.to_owned(),
-        data_dir: dir.to_path_buf(),
-        grants: grants
-            .iter()
-            .map(|(c, labels)| {
-                (
-                    c.to_string(),
-                    labels.iter().map(|l| l.to_string()).collect(),
-                )
-            })
-            .collect(),
-    }
-}
-
-fn configure(dir: &Path, app_id: &str) -> SqliteAppState {
-    SqliteCapability
-        .configure(None, &app(dir, app_id, &[("db", &["default"])]))
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_value_kind_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = configure(dir.path(), "round-trip");
-    let host = Host::new();
+    let host = app(dir.path(), "round-trip");
     let values = json!([
         {"integer": i64::MIN},
         {"integer": i64::MAX},
@@ -56,7 +30,7 @@ async fn every_value_kind_round_trips() {
     ]);
     let rows = host
         .query(
-            sqlite.instance("db"),
+            "db",
             &[
                 ("CREATE TABLE v (i INTEGER PRIMARY KEY, x)", json!([])),
                 (
@@ -92,7 +66,7 @@ async fn every_value_kind_round_trips() {
     // Column names, and values computed by SQLite itself.
     let (status, answer) = host
         .exec(
-            sqlite.instance("db"),
+            "db",
             "default",
             &[(
                 "SELECT 1 AS one, 2.5 AS two, 'three' AS three, x'04' AS four, NULL AS five",
@@ -113,12 +87,11 @@ async fn every_value_kind_round_trips() {
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_are_bound_never_spliced() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = configure(dir.path(), "params");
-    let host = Host::new();
+    let host = app(dir.path(), "params");
     let evil = "x'); DROP TABLE todos; --";
     let rows = host
         .query(
-            sqlite.instance("db"),
+            "db",
             &[
                 (
                     "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT, done INTEGER)",
@@ -146,7 +119,7 @@ async fn parameters_are_bound_never_spliced() {
     assert_eq!(rows, json!([[{"text": "named"}], [{"text": "numbered"}]]));
     let rows = host
         .query(
-            sqlite.instance("db"),
+            "db",
             &[(
                 "SELECT title FROM todos WHERE title = ?",
                 json!([{"text": evil}]),
@@ -157,11 +130,7 @@ async fn parameters_are_bound_never_spliced() {
 
     // Errors reach the guest as `io` with SQLite's message.
     let (status, answer) = host
-        .exec(
-            sqlite.instance("db"),
-            "default",
-            &[("SELECT ?, ?", json!([{"integer": 1}]))],
-        )
+        .exec("db", "default", &[("SELECT ?, ?", json!([{"integer": 1}]))])
         .await;
     assert_eq!(status, 500);
     assert_eq!(
@@ -169,11 +138,7 @@ async fn parameters_are_bound_never_spliced() {
         "Error::Io(\"the statement has 2 parameter(s) but 1 value(s) were given\")"
     );
     let (_, answer) = host
-        .exec(
-            sqlite.instance("db"),
-            "default",
-            &[("SELECT * FROM nope", json!([]))],
-        )
+        .exec("db", "default", &[("SELECT * FROM nope", json!([]))])
         .await;
     assert_eq!(answer["error"], "Error::Io(\"no such table: nope\")");
 }
@@ -196,24 +161,21 @@ impl std::io::Write for Logs {
 #[tokio::test(flavor = "current_thread")]
 async fn unlisted_databases_are_denied_and_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = SqliteConfig::default();
-    config.databases.insert(
-        "other".into(),
-        DatabaseConfig::Sqlite {
-            path: Some("other.db".into()),
-        },
-    );
-    let sqlite = SqliteCapability
-        .configure(
-            Some(config),
-            &app(
-                dir.path(),
-                "denied",
-                &[("db", &["default"]), ("both", &["default", "other"])],
-            ),
+    let host = common::Host(
+        builder(
+            &guest_path(),
+            dir.path(),
+            "denied",
+            &[
+                ("db", &["default"]),
+                ("both", &["default", "other"]),
+                ("plain", &[]),
+            ],
         )
-        .unwrap();
-    let host = Host::new();
+        .runtime_config("[sqlite_database.other]\ntype = \"sqlite\"\npath = \"other.db\"\n")
+        .build()
+        .unwrap(),
+    );
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -222,28 +184,18 @@ async fn unlisted_databases_are_denied_and_logged() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (status, answer) = host
-        .exec(sqlite.instance("db"), "other", &[("SELECT 1", json!([]))])
-        .await;
+    let (status, answer) = host.exec("db", "other", &[("SELECT 1", json!([]))]).await;
     assert_eq!(status, 500);
     assert_eq!(answer["error"], "Error::AccessDenied");
-    let (_, answer) = host
-        .exec(sqlite.instance("db"), "nowhere", &[("SELECT 1", json!([]))])
-        .await;
+    let (_, answer) = host.exec("db", "nowhere", &[("SELECT 1", json!([]))]).await;
     assert_eq!(answer["error"], "Error::AccessDenied");
     // A component without `sqlite_databases` may not open `default`.
     let (_, answer) = host
-        .exec(
-            sqlite.instance("plain"),
-            "default",
-            &[("SELECT 1", json!([]))],
-        )
+        .exec("plain", "default", &[("SELECT 1", json!([]))])
         .await;
     assert_eq!(answer["error"], "Error::AccessDenied");
     // Granted: fine.
-    let (status, answer) = host
-        .exec(sqlite.instance("both"), "other", &[("SELECT 1", json!([]))])
-        .await;
+    let (status, answer) = host.exec("both", "other", &[("SELECT 1", json!([]))]).await;
     assert_eq!(status, 200, "{answer}");
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -265,32 +217,36 @@ async fn unlisted_databases_are_denied_and_logged() {
 async fn apps_do_not_share_databases() {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
-    let a = configure(a_dir.path(), "app-a");
-    let b = configure(b_dir.path(), "app-b");
-    let host = Host::new();
-    host.query(
-        a.instance("db"),
+    let a = app(a_dir.path(), "app-a");
+    let b = app(b_dir.path(), "app-b");
+    a.query(
+        "db",
         &[
             ("CREATE TABLE t (x TEXT)", json!([])),
             ("INSERT INTO t VALUES ('from a')", json!([])),
         ],
     )
     .await;
-    let (status, answer) = host
-        .exec(
-            b.instance("db"),
-            "default",
-            &[("SELECT x FROM t", json!([]))],
-        )
+    let (status, answer) = b
+        .exec("db", "default", &[("SELECT x FROM t", json!([]))])
         .await;
     assert_eq!(status, 500);
     assert_eq!(answer["error"], "Error::Io(\"no such table: t\")");
-    assert_ne!(a.database_path("default"), b.database_path("default"));
+    assert_ne!(
+        a.sqlite().database_path("default"),
+        b.sqlite().database_path("default")
+    );
 
     // Another app cannot open a file that an app has open.
-    let err = SqliteCapability
-        .configure(None, &app(a_dir.path(), "app-c", &[("db", &["default"])]))
-        .unwrap_err();
+    let err = builder(
+        &guest_path(),
+        a_dir.path(),
+        "app-c",
+        &[("db", &["default"])],
+    )
+    .build()
+    .err()
+    .expect("app-c is refused");
     assert!(
         format!("{err:#}").contains("is already used by app `app-a`"),
         "{err:#}"
@@ -300,16 +256,12 @@ async fn apps_do_not_share_databases() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transactions_span_statements_and_unfinished_ones_roll_back() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = configure(dir.path(), "tx");
-    let host = Host::new();
-    host.query(
-        sqlite.instance("db"),
-        &[("CREATE TABLE t (x INTEGER)", json!([]))],
-    )
-    .await;
+    let host = app(dir.path(), "tx");
+    host.query("db", &[("CREATE TABLE t (x INTEGER)", json!([]))])
+        .await;
     let rows = host
         .query(
-            sqlite.instance("db"),
+            "db",
             &[
                 ("BEGIN", json!([])),
                 ("INSERT INTO t VALUES (1)", json!([])),
@@ -321,14 +273,11 @@ async fn transactions_span_statements_and_unfinished_ones_roll_back() {
     assert_eq!(rows, json!([[{"integer": 1}]]));
     // …which is gone once its connection was dropped without COMMIT.
     let rows = host
-        .query(
-            sqlite.instance("db"),
-            &[("SELECT count(*) FROM t", json!([]))],
-        )
+        .query("db", &[("SELECT count(*) FROM t", json!([]))])
         .await;
     assert_eq!(rows, json!([[{"integer": 0}]]));
     host.query(
-        sqlite.instance("db"),
+        "db",
         &[
             ("BEGIN", json!([])),
             ("INSERT INTO t VALUES (2)", json!([])),
@@ -336,27 +285,23 @@ async fn transactions_span_statements_and_unfinished_ones_roll_back() {
         ],
     )
     .await;
-    let rows = host
-        .query(sqlite.instance("db"), &[("SELECT x FROM t", json!([]))])
-        .await;
+    let rows = host.query("db", &[("SELECT x FROM t", json!([]))]).await;
     assert_eq!(rows, json!([[{"integer": 2}]]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_all_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = configure(dir.path(), "concurrent");
-    let host = Arc::new(Host::new());
-    sqlite
+    let host = Arc::new(app(dir.path(), "concurrent"));
+    host.sqlite()
         .run_migrations("default", "CREATE TABLE t (x INTEGER)")
         .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
         let host = host.clone();
-        let instance = sqlite.instance("db");
         tasks.push(tokio::spawn(async move {
             host.query(
-                instance,
+                "db",
                 &[("INSERT INTO t VALUES (?)", json!([{"integer": i}]))],
             )
             .await
@@ -366,10 +311,7 @@ async fn concurrent_requests_all_commit() {
         task.await.unwrap();
     }
     let rows = host
-        .query(
-            sqlite.instance("db"),
-            &[("SELECT count(*), sum(x) FROM t", json!([]))],
-        )
+        .query("db", &[("SELECT count(*), sum(x) FROM t", json!([]))])
         .await;
     assert_eq!(rows, json!([[{"integer": 16}, {"integer": 120}]]));
 }
@@ -377,8 +319,8 @@ async fn concurrent_requests_all_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrations_then_guest_reads_them() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = configure(dir.path(), "migrations");
-    sqlite
+    let host = app(dir.path(), "migrations");
+    host.sqlite()
         .run_migrations(
             "default",
             "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT NOT NULL);\n\
@@ -386,9 +328,9 @@ async fn migrations_then_guest_reads_them() {
              INSERT INTO todos (title) VALUES ('two');",
         )
         .unwrap();
-    let rows = Host::new()
+    let rows = host
         .query(
-            sqlite.instance("db"),
+            "db",
             &[("SELECT id, title FROM todos ORDER BY id", json!([]))],
         )
         .await;
@@ -404,11 +346,10 @@ async fn migrations_then_guest_reads_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::new();
     {
-        let sqlite = configure(dir.path(), "durable");
+        let host = app(dir.path(), "durable");
         host.query(
-            sqlite.instance("db"),
+            "db",
             &[
                 ("CREATE TABLE t (x TEXT)", json!([])),
                 ("INSERT INTO t VALUES ('kept')", json!([])),
@@ -416,10 +357,8 @@ async fn data_survives_reopening() {
         )
         .await;
     }
-    let sqlite = configure(dir.path(), "durable");
-    let rows = host
-        .query(sqlite.instance("db"), &[("SELECT x FROM t", json!([]))])
-        .await;
+    let host = app(dir.path(), "durable");
+    let rows = host.query("db", &[("SELECT x FROM t", json!([]))]).await;
     assert_eq!(rows, json!([[{"text": "kept"}]]));
 }
 
@@ -437,14 +376,13 @@ async fn kill_9_child() {
     else {
         return;
     };
-    let host = Host::from_file(Path::new(&guest));
-    let sqlite = configure(Path::new(&dir), "kill-9");
-    sqlite
+    let host = app_from(Path::new(&guest), Path::new(&dir), "kill-9");
+    host.sqlite()
         .run_migrations("default", "CREATE TABLE t (x INTEGER)")
         .unwrap();
     for i in 0..ROWS {
         host.query(
-            sqlite.instance("db"),
+            "db",
             &[("INSERT INTO t VALUES (?)", json!([{"integer": i}]))],
         )
         .await;
@@ -479,12 +417,8 @@ async fn committed_rows_survive_kill_9() {
     child.wait().unwrap();
     assert!(committed, "the child did not write its rows");
 
-    let sqlite = configure(dir.path(), "kill-9");
-    let rows = Host::from_file(&guest)
-        .query(
-            sqlite.instance("db"),
-            &[("SELECT count(*), sum(x) FROM t", json!([]))],
-        )
+    let rows = app_from(&guest, dir.path(), "kill-9")
+        .query("db", &[("SELECT count(*), sum(x) FROM t", json!([]))])
         .await;
     assert_eq!(
         rows,

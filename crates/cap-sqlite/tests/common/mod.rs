@@ -1,126 +1,104 @@
-//! A minimal `wasi:http` host for the SQLite guest: WASI p2, wasi-http and
-//! this capability, one store per request (like `nimbus up`).
+//! The SQLite guest served through the capability seam (`nimbus-test-host`):
+//! WASI, outbound HTTP and this capability, one instance per request (like
+//! `nimbus up`).
 
 #![allow(dead_code)]
 
-use std::convert::Infallible;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use nimbus_cap_sqlite::{SqliteInstance, SqliteView};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-pub struct State {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    sqlite: SqliteInstance,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for State {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: wasmtime_wasi_http::default_hooks(),
-        }
-    }
-}
-
-/// The SQLite guest, linked once.
-pub struct Host {
-    engine: Engine,
-    pre: ProxyPre<State>,
-}
+use nimbus_cap_outbound_http::OutboundHttpCapability;
+use nimbus_cap_sqlite::{SqliteAppState, SqliteCapability};
+use nimbus_cap_wasi::WasiCapability;
+use nimbus_capability::Capabilities;
+use nimbus_test_host::{toml_path, TestApp, TestAppBuilder};
 
 /// The path of guest `sqlite-exec` (built on first use).
-pub fn guest_path() -> std::path::PathBuf {
+pub fn guest_path() -> PathBuf {
     nimbus_test_guests::package_guest("guests-spin", "sqlite-exec", nimbus_test_guests::Target::P2)
 }
 
+/// A manifest whose components (`(id, sqlite_databases)`) all run `guest`.
+pub fn manifest(guest: &Path, components: &[(&str, &[&str])]) -> String {
+    let mut text =
+        String::from("spin_manifest_version = 2\n[application]\nname = \"sqlite-test\"\n");
+    for (id, _) in components {
+        text.push_str(&format!(
+            "[[trigger.http]]\nroute = \"/{id}/...\"\ncomponent = \"{id}\"\n"
+        ));
+    }
+    for (id, labels) in components {
+        let labels: Vec<String> = labels.iter().map(|l| format!("\"{l}\"")).collect();
+        text.push_str(&format!(
+            "[component.{id}]\nsource = {}\nsqlite_databases = [{}]\n",
+            toml_path(guest),
+            labels.join(", ")
+        ));
+    }
+    text
+}
+
+/// The setup of an app of `components` running `guest`, as `app_id` with
+/// its data in `dir`.
+pub fn builder(
+    guest: &Path,
+    dir: &Path,
+    app_id: &str,
+    components: &[(&str, &[&str])],
+) -> TestAppBuilder {
+    let capabilities = Capabilities::new()
+        .with(WasiCapability)
+        .with(OutboundHttpCapability)
+        .with(SqliteCapability);
+    TestApp::builder(capabilities, manifest(guest, components))
+        .app_id(app_id)
+        .data_dir(dir)
+}
+
+/// An app `app_id` with its data in `dir` and one component, `db`, granted
+/// the `default` database, running `guest`.
+pub fn app_from(guest: &Path, dir: &Path, app_id: &str) -> Host {
+    Host(
+        builder(guest, dir, app_id, &[("db", &["default"])])
+            .build()
+            .expect("the app loads"),
+    )
+}
+
+/// [`app_from`] with the `sqlite-exec` guest.
+pub fn app(dir: &Path, app_id: &str) -> Host {
+    app_from(&guest_path(), dir, app_id)
+}
+
+/// An app serving the SQLite guest.
+pub struct Host(pub TestApp);
+
 impl Host {
-    pub fn new() -> Host {
-        Host::from_file(&guest_path())
+    /// The app state of the SQLite capability (migrations, paths).
+    pub fn sqlite(&self) -> &SqliteAppState {
+        self.0
+            .services()
+            .get::<SqliteCapability>()
+            .expect("the app has the SQLite capability")
     }
 
-    pub fn from_file(path: &Path) -> Host {
-        let engine = Engine::default();
-        let component = Component::from_file(&engine, path).unwrap();
-        let mut linker = Linker::<State>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-        nimbus_cap_sqlite::add_to_linker(&mut linker, |s: &mut State| SqliteView {
-            instance: &mut s.sqlite,
-            table: &mut s.table,
-        })
-        .unwrap();
-        let pre = ProxyPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-        Host { engine, pre }
-    }
-
-    /// Sends `POST /exec` with `body` to a fresh instance holding `sqlite`;
+    /// Sends `POST /exec` with `body` to a fresh instance of `component`;
     /// returns the status and the body.
-    pub async fn post(&self, sqlite: SqliteInstance, body: &serde_json::Value) -> (u16, String) {
-        let state = State {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            sqlite,
-        };
-        let mut store = Store::new(&self.engine, state);
-        let body = Full::new(Bytes::from(serde_json::to_vec(body).unwrap()))
-            .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
+    pub async fn post(&self, component: &str, body: &serde_json::Value) -> (u16, String) {
         let request = http::Request::builder()
             .method("POST")
             .uri("http://localhost/exec")
             .header("content-type", "application/json")
-            .body(body)
+            .body(serde_json::to_vec(body).unwrap())
             .unwrap();
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)
-            .unwrap();
-        let out = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
-            .unwrap();
-        let proxy = self.pre.instantiate_async(&mut store).await.unwrap();
-        let task = tokio::spawn(async move {
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, out)
-                .await
-        });
-        let response = receiver.await.unwrap().unwrap();
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        task.await.unwrap().unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap())
+        self.0.send(component, request).await.unwrap()
     }
 
     /// Runs `statements` (`(sql, params)`) on `database` in one request on
-    /// one connection; returns the status and the parsed answer.
+    /// one connection of `component`; returns the status and the parsed
+    /// answer.
     pub async fn exec(
         &self,
-        sqlite: SqliteInstance,
+        component: &str,
         database: &str,
         statements: &[(&str, serde_json::Value)],
     ) -> (u16, serde_json::Value) {
@@ -129,20 +107,20 @@ impl Host {
             .map(|(sql, params)| serde_json::json!({"sql": sql, "params": params}))
             .collect();
         let body = serde_json::json!({"database": database, "statements": statements});
-        let (status, text) = self.post(sqlite, &body).await;
+        let (status, text) = self.post(component, &body).await;
         let answer = serde_json::from_str(&text)
             .unwrap_or_else(|err| panic!("answer {text:?} is not JSON: {err}"));
         (status, answer)
     }
 
-    /// Like [`Host::exec`], but panics unless it succeeded; returns the
-    /// rows of the last statement.
+    /// Like [`Host::exec`] on the `default` database, but panics unless it
+    /// succeeded; returns the rows of the last statement.
     pub async fn query(
         &self,
-        sqlite: SqliteInstance,
+        component: &str,
         statements: &[(&str, serde_json::Value)],
     ) -> serde_json::Value {
-        let (status, answer) = self.exec(sqlite, "default", statements).await;
+        let (status, answer) = self.exec(component, "default", statements).await;
         assert_eq!(status, 200, "{answer}");
         answer["results"].as_array().unwrap().last().unwrap()["rows"].clone()
     }
