@@ -155,6 +155,7 @@ pub struct ComponentContext<'a> {
 /// One capability, type-erased, so that a list of them can be held.
 trait ErasedCapability: Send + Sync {
     fn name(&self) -> &'static str;
+    fn runtime_config_section(&self) -> Option<&'static str>;
     fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
     fn configure_app(
         &self,
@@ -176,6 +177,10 @@ trait ErasedCapability: Send + Sync {
 impl<C: Capability> ErasedCapability for C {
     fn name(&self) -> &'static str {
         C::NAME
+    }
+
+    fn runtime_config_section(&self) -> Option<&'static str> {
+        C::RUNTIME_CONFIG_SECTION
     }
 
     fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
@@ -262,6 +267,7 @@ impl Capabilities {
         app: &AppContext<'_>,
         mut runtime_config: RuntimeConfig,
     ) -> anyhow::Result<AppServices> {
+        runtime_config.know_sections(self.list.iter().filter_map(|c| c.runtime_config_section()));
         let mut states = Vec::with_capacity(self.list.len());
         for capability in &self.list {
             states.push(capability.configure_app(app, &mut runtime_config)?);

@@ -189,6 +189,14 @@ impl RuntimeConfig {
         }
     }
 
+    /// Declares sections this build knows (each capability's own), so that
+    /// [`RuntimeConfig::finish`] can name them in its messages and tell a
+    /// known-but-unread section from a typo. Sections passed to
+    /// [`RuntimeConfig::take`] are known too.
+    pub fn know_sections<'a>(&mut self, sections: impl IntoIterator<Item = &'a str>) {
+        self.asked.extend(sections.into_iter().map(str::to_owned));
+    }
+
     /// Checks that every section was taken by some capability: a section
     /// nobody reads is an error (most likely a typo), naming the known ones.
     pub fn finish(self) -> Result<(), RuntimeConfigError> {
@@ -377,11 +385,9 @@ type = "spin"
         empty.finish().unwrap();
     }
 
-    /// What the other capabilities of a build ask for (the sections they own).
+    /// The sections the capabilities of a build declare.
     fn ask_the_others(config: &mut RuntimeConfig) {
-        for section in ["sqlite_database", "variables"] {
-            assert!(config.take::<toml::Value>(section).unwrap().is_none());
-        }
+        config.know_sections(["key_value_store", "sqlite_database", "variables"]);
     }
 
     #[test]
@@ -420,6 +426,7 @@ type = "spin"
     #[test]
     fn asked_sections_are_known() {
         let mut config = RuntimeConfig::from_str("[llm]\nx = 1\n", "rc.toml").unwrap();
+        config.know_sections(["key_value_store"]);
         assert!(config.take::<Stores>("ai_models").unwrap().is_none());
         let (_, _, message, _) = invalid(config.finish().unwrap_err());
         assert!(
@@ -430,9 +437,11 @@ type = "spin"
 
     #[test]
     fn known_but_untaken_section_is_refused() {
-        let config =
+        let mut config =
             RuntimeConfig::from_str("[sqlite_database.default]\ntype = \"spin\"\n", "rc.toml")
                 .unwrap();
+        // Known to the build (a capability declares it) but read by none.
+        config.know_sections(["sqlite_database"]);
         let (_, _, message, _) = invalid(config.finish().unwrap_err());
         assert!(
             message.contains("`sqlite_database` is not supported"),
