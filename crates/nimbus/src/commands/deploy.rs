@@ -134,15 +134,7 @@ fn settings(args: &DeployArgs) -> anyhow::Result<Option<AppSettings>> {
         }
         None => None,
     };
-    let sqlite = args
-        .sqlite
-        .iter()
-        .map(|arg| match arg.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file)
-                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
-            None => Ok(arg.clone()),
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sqlite = super::values::sqlite_statements(&args.sqlite)?;
     let settings = AppSettings {
         variables: args.variables.iter().cloned().collect(),
         runtime_config,

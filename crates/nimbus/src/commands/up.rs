@@ -119,15 +119,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
         None => None,
     };
-    let sqlite_migrations = args
-        .sqlite
-        .iter()
-        .map(|arg| match arg.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file)
-                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
-            None => Ok(arg.clone()),
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sqlite_migrations = super::values::sqlite_statements(&args.sqlite)?;
     let options = AppOptions {
         runtime_config,
         sqlite_migrations,
