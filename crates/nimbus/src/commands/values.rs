@@ -66,6 +66,19 @@ pub fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The statements of `--sqlite` flags: each is SQL, or `@FILE` to read it
+/// from a file (as Spin's `--sqlite`).
+pub fn sqlite_statements(args: &[String]) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context as _;
+    args.iter()
+        .map(|arg| match arg.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
+            None => Ok(arg.clone()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,17 +142,4 @@ mod tests {
         assert!(key_value("=b").unwrap_err().contains("empty"));
         assert!(key_value("A").unwrap_err().contains("NAME=VALUE"));
     }
-}
-
-/// The statements of `--sqlite` flags: each is SQL, or `@FILE` to read it
-/// from a file (as Spin's `--sqlite`).
-pub fn sqlite_statements(args: &[String]) -> anyhow::Result<Vec<String>> {
-    use anyhow::Context as _;
-    args.iter()
-        .map(|arg| match arg.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file)
-                .with_context(|| format!("--sqlite @{file}: cannot read {file}")),
-            None => Ok(arg.clone()),
-        })
-        .collect()
 }
