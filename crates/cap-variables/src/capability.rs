@@ -27,23 +27,7 @@ impl Capability for VariablesCapability {
         app: &AppContext<'_>,
         config: Option<VariablesConfig>,
     ) -> anyhow::Result<VariablesAppState> {
-        // Values the operator gave for this app come first, then the
-        // host's environment (`NIMBUS_VARIABLE_…`), runtime config, defaults.
-        let given = app.variables;
-        let env = app.env;
-        let lookup = |name: &str| -> Option<String> {
-            for prefix in ["NIMBUS_VARIABLE_", "SPIN_VARIABLE_"] {
-                if let Some(variable) = name.strip_prefix(prefix) {
-                    if let Some((_, value)) =
-                        given.iter().find(|(n, _)| n.eq_ignore_ascii_case(variable))
-                    {
-                        return Some(value.clone());
-                    }
-                }
-            }
-            env(name)
-        };
-        self.configure(config, app.manifest, &lookup)
+        self.configure_with(config, app.manifest, app.variables, app.env)
     }
 
     fn configure_component(

@@ -9,11 +9,13 @@
 //! `variables = { key = "template" }`. The template is rendered from the
 //! app's `[variables]`, each of which gets its value from the first of:
 //!
-//! 1. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
+//! 1. a value given for this app by its operator (`nimbus up --variable`,
+//!    `nimbus deploy --variable`: [`VariablesCapability::configure_with`]);
+//! 2. the environment of the host process: `NIMBUS_VARIABLE_<NAME>`, then
 //!    `SPIN_VARIABLE_<NAME>` (`<NAME>` is the variable name uppercased, e.g.
 //!    `NIMBUS_VARIABLE_API_KEY` for `api_key`);
-//! 2. the runtime config's `[variables]` table (see [`VariablesConfig`]);
-//! 3. the variable's `default` in the manifest.
+//! 3. the runtime config's `[variables]` table (see [`VariablesConfig`]);
+//! 4. the variable's `default` in the manifest.
 //!
 //! A `required` variable without a value fails [`VariablesCapability::configure`],
 //! naming it. Everything is resolved once, at configure (load) time; per
@@ -104,6 +106,7 @@ pub struct VariablesCapability;
 /// Where an app variable's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
+    Given,
     Env(String),
     RuntimeConfig,
     Default,
@@ -112,6 +115,7 @@ enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Source::Given => f.write_str("the value given for this app"),
             Source::Env(name) => write!(f, "environment variable {name}"),
             Source::RuntimeConfig => f.write_str("runtime config [variables]"),
             Source::Default => f.write_str("manifest default"),
@@ -153,6 +157,19 @@ impl VariablesCapability {
         manifest: &Manifest,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<VariablesAppState> {
+        self.configure_with(config, manifest, &[], env)
+    }
+
+    /// [`VariablesCapability::configure`] with values the operator gave for
+    /// this app (`nimbus up --variable`, a node's per-app settings), which
+    /// come before the environment.
+    pub fn configure_with(
+        &self,
+        config: Option<VariablesConfig>,
+        manifest: &Manifest,
+        given: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<VariablesAppState> {
         let config = config.unwrap_or_default();
         let mut problems = Vec::new();
 
@@ -182,11 +199,18 @@ impl VariablesCapability {
         let mut app_values: HashMap<&str, Value> = HashMap::new();
         for (name, variable) in &manifest.variables {
             let upper = name.as_str().to_ascii_uppercase();
-            let from_env = ["NIMBUS_VARIABLE_", "SPIN_VARIABLE_"]
-                .into_iter()
-                .map(|prefix| format!("{prefix}{upper}"))
-                .find_map(|key| env(&key).map(|value| (value, Source::Env(key))));
-            let found = from_env
+            let from_operator = given
+                .iter()
+                .find(|(given, _)| given.eq_ignore_ascii_case(name.as_str()))
+                .map(|(_, value)| (value.clone(), Source::Given));
+            let from_env = || {
+                ["NIMBUS_VARIABLE_", "SPIN_VARIABLE_"]
+                    .into_iter()
+                    .map(|prefix| format!("{prefix}{upper}"))
+                    .find_map(|key| env(&key).map(|value| (value, Source::Env(key))))
+            };
+            let found = from_operator
+                .or_else(from_env)
                 .or_else(|| {
                     config
                         .values
