@@ -103,7 +103,6 @@ impl AppHost {
     /// databases, resolving variables), compiles every component (through
     /// the host's compile cache) and resolves its grants.
     pub fn load_with(&self, manifest: Manifest, options: AppOptions) -> anyhow::Result<App> {
-        let host = self;
         manifest.check_sources()?;
         let app_id = options
             .app_id
@@ -121,7 +120,7 @@ impl AppHost {
                 std::env::var(name).ok()
             }
         };
-        let services = host.capabilities.configure_app(
+        let services = self.capabilities.configure_app(
             &AppContext {
                 manifest: &manifest,
                 app_id: &app_id,
@@ -145,7 +144,7 @@ impl AppHost {
         let mut components = Vec::new();
         for (id, component) in &manifest.components {
             let source = manifest.resolve(&component.source);
-            let compiled = host
+            let compiled = self
                 .loader
                 .load_file(&source)
                 .with_context(|| format!("component `{id}`"))?;
@@ -166,7 +165,7 @@ impl AppHost {
             manifest,
             components,
             services,
-            host.linker.clone(),
+            self.linker.clone(),
         ))
     }
 }

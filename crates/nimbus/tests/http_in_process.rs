@@ -46,7 +46,7 @@ fn trigger(manifest: &str) -> (HttpTrigger, tempfile::TempDir) {
     let path = common::write_manifest(dir.path(), &manifest.replace("PROBE", &common::probe()));
     let manifest = nimbus_platform::triggers::read_manifest(&path).unwrap();
     let app = Arc::new(host().load(manifest).unwrap());
-    (HttpTrigger::new(host().engine(), app).unwrap(), dir)
+    (HttpTrigger::new(app).unwrap(), dir)
 }
 
 async fn send(

@@ -186,11 +186,10 @@ fn replace_under_load_then_rollback() {
 fn bad_bundles_are_refused_and_the_old_version_keeps_serving() {
     let tmp = tempfile::tempdir().unwrap();
     let good = probe_app(tmp.path(), "good", "app", "v1", "");
-    let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "max_bundle_size = \"1MiB\"\n").unwrap();
-    let node = NodeServer::start(
+    let node = NodeServer::start_with_config(
         &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        "max_bundle_size = \"1MiB\"\n",
+        &[],
     );
     let response = node.deploy("app", &bundle(&good));
     assert_eq!(response.status, 200, "{}", response.text());
@@ -591,15 +590,10 @@ fn two_apps_are_isolated() {
 #[test]
 fn quotas_cap_what_a_manifest_may_ask_for() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("node.toml");
-    std::fs::write(
-        &config,
-        "[quotas]\nmemory = \"32MiB\"\ntimeout = \"1s\"\nmax_concurrency = 8\n",
-    )
-    .unwrap();
-    let node = NodeServer::start(
+    let node = NodeServer::start_with_config(
         &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        "[quotas]\nmemory = \"32MiB\"\ntimeout = \"1s\"\nmax_concurrency = 8\n",
+        &[],
     );
     let greedy = probe_app(
         tmp.path(),
@@ -941,11 +935,10 @@ fn sign_writes_a_bare_file_name_in_the_current_directory() {
 #[test]
 fn an_oversized_bundle_gets_the_nodes_413_before_the_upload() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "max_bundle_size = \"4KiB\"\n").unwrap();
-    let node = NodeServer::start(
+    let node = NodeServer::start_with_config(
         &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        "max_bundle_size = \"4KiB\"\n",
+        &[],
     );
     // Refused on its Content-Length alone: no body is sent at all.
     let auth = format!("Bearer {}", node.token);
@@ -1037,11 +1030,10 @@ fn require_signatures_covers_rollbacks_and_apps_deployed_before_it() {
 #[test]
 fn memory_limits_below_the_modules_minimum_are_refused_at_load() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "[quotas]\nmemory = \"512KiB\"\n").unwrap();
-    let node = NodeServer::start(
+    let node = NodeServer::start_with_config(
         &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        "[quotas]\nmemory = \"512KiB\"\n",
+        &[],
     );
     let tiny = probe_app(
         tmp.path(),
@@ -1069,6 +1061,7 @@ fn memory_limits_below_the_modules_minimum_are_refused_at_load() {
         response.text()
     );
     // A quota below one page is refused when the node starts.
+    let config = tmp.path().join("node.toml");
     std::fs::write(&config, "[quotas]\nmemory = \"1KiB\"\n").unwrap();
     let mut start = common::nimbus_command();
     start
@@ -1117,16 +1110,10 @@ fn messages_name_the_domain_hide_node_paths_and_explain_unloadable_apps() {
     );
     assert_eq!(node.deploy("greedy", &bundle(&greedy)).status, 200);
     node.terminate();
-    let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "[quotas]\nmemory = \"32MiB\"\n").unwrap();
-    let node = NodeServer::start(
+    let node = NodeServer::start_with_config(
         &data,
-        &[
-            "--domain",
-            "apps.test",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        "[quotas]\nmemory = \"32MiB\"\n",
+        &["--domain", "apps.test"],
     );
     assert_eq!(node.get("greedy.apps.test", "/").status, 503);
     let out = node.cli(&["apps", "info", "greedy"]);

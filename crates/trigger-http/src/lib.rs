@@ -85,7 +85,7 @@ impl HttpTrigger {
     /// [`nimbus_runtime::EpochTicker`] running per engine while serving. A
     /// component that does not fit its executor (a module routed as
     /// `wasi:http`, a missing import) is refused here, naming it.
-    pub fn new(engine: &Engine, app: Arc<App>) -> anyhow::Result<HttpTrigger> {
+    pub fn new(app: Arc<App>) -> anyhow::Result<HttpTrigger> {
         let mut semaphores = std::collections::HashMap::new();
         let mut routes = Vec::new();
         for trigger in http_triggers(app.manifest())? {
@@ -96,7 +96,7 @@ impl HttpTrigger {
             let executor = match &trigger.executor {
                 Executor::Http => ExecutorPre::Http(wasi_http::HttpPre::new(&app, &component)?),
                 Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
-                    engine,
+                    app.engine(),
                     &component,
                     argv.clone(),
                     entrypoint.clone(),
@@ -118,7 +118,7 @@ impl HttpTrigger {
             ));
         }
         Ok(HttpTrigger {
-            engine: engine.clone(),
+            engine: app.engine().clone(),
             router: Router::new(routes),
             app,
             observer: None,

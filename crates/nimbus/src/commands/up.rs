@@ -144,7 +144,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             .next()
             .is_some();
         if has_http {
-            let trigger = Arc::new(HttpTrigger::new(&engine, app.clone())?);
+            let trigger = Arc::new(HttpTrigger::new(app.clone())?);
             let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
             let local = bound.local_addr();
             println!("Serving http://{local}");

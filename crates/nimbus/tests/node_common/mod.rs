@@ -27,6 +27,19 @@ pub struct NodeServer {
 }
 
 impl NodeServer {
+    /// Starts a node whose config file (`node.toml` beside `data_dir`) is
+    /// `config`, with extra arguments.
+    pub fn start_with_config(data_dir: &Path, config: &str, args: &[&str]) -> NodeServer {
+        let path = data_dir
+            .parent()
+            .expect("the data dir has a parent")
+            .join("node.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut all = vec!["--config", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        NodeServer::start(data_dir, &all)
+    }
+
     /// Starts `nimbus node --data-dir DATA` with extra arguments, on free
     /// ports, and waits until both listeners are up.
     pub fn start(data_dir: &Path, args: &[&str]) -> NodeServer {

@@ -133,7 +133,6 @@ impl Node {
         let manifest_path = dir.join(&release.manifest);
         let quotas = self.config.quotas;
         let host = self.host.clone();
-        let engine = self.engine.clone();
         let observer = self.metrics.observer(name);
         // State (key-value, SQLite) is per app and outlives releases:
         // DATA/apps/NAME/data, beside DATA/apps/NAME/releases/ID.
@@ -190,7 +189,7 @@ impl Node {
                 .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "quota", msg))?;
             let load = || -> anyhow::Result<HttpTrigger> {
                 let app = Arc::new(host.load_with(manifest, options)?);
-                Ok(HttpTrigger::new(&engine, app)?.with_observer(observer))
+                Ok(HttpTrigger::new(app)?.with_observer(observer))
             };
             load().map_err(|err| {
                 Refusal::new(

@@ -32,7 +32,6 @@ use std::time::Instant;
 
 use ed25519_dalek::VerifyingKey;
 use nimbus_app::AppHost;
-use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::{CompileCache, EngineConfig, EpochTicker, Loader, PoolSize};
 
 use crate::config::NodeConfig;
@@ -56,7 +55,6 @@ pub struct NodeOptions {
 
 /// The node: every app, and what they share.
 pub struct Node {
-    engine: Engine,
     host: AppHost,
     _ticker: EpochTicker,
     store: Store,
@@ -92,7 +90,6 @@ impl Node {
             .map(crate::signing::key_id)
             .collect();
         let node = Arc::new(Node {
-            engine,
             host,
             _ticker: ticker,
             store,
