@@ -155,6 +155,7 @@ pub struct ComponentContext<'a> {
 /// One capability, type-erased, so that a list of them can be held.
 trait ErasedCapability: Send + Sync {
     fn name(&self) -> &'static str;
+    fn capability_type(&self) -> std::any::TypeId;
     fn runtime_config_section(&self) -> Option<&'static str>;
     fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
     fn configure_app(
@@ -177,6 +178,10 @@ trait ErasedCapability: Send + Sync {
 impl<C: Capability> ErasedCapability for C {
     fn name(&self) -> &'static str {
         C::NAME
+    }
+
+    fn capability_type(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<C>()
     }
 
     fn runtime_config_section(&self) -> Option<&'static str> {
@@ -243,6 +248,13 @@ impl Capabilities {
         self
     }
 
+    /// Where capability `C` is in the list (found by the capability's type,
+    /// not its state's: two capabilities may keep state of the same type).
+    fn position<C: Capability>(&self) -> Option<usize> {
+        let wanted = std::any::TypeId::of::<C>();
+        self.list.iter().position(|c| c.capability_type() == wanted)
+    }
+
     /// The names of the capabilities, in order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.list.iter().map(|c| c.name())
@@ -291,7 +303,8 @@ impl AppServices {
     /// The app state of capability `C`, for host-side tools and the app layer
     /// (e.g. running SQLite migrations): `None` if this build has no `C`.
     pub fn get<C: Capability>(&self) -> Option<&C::AppState> {
-        self.states.iter().find_map(|s| s.downcast_ref())
+        let index = self.capabilities.position::<C>()?;
+        self.states[index].downcast_ref()
     }
 
     /// Resolves one component's grants with every capability.
@@ -320,7 +333,8 @@ pub struct ComponentServices {
 impl ComponentServices {
     /// The component state of capability `C`: `None` if this build has no `C`.
     pub fn get<C: Capability>(&self) -> Option<&C::ComponentState> {
-        self.states.iter().find_map(|s| s.downcast_ref())
+        let index = self.capabilities.position::<C>()?;
+        self.states[index].downcast_ref()
     }
 
     /// Prepares one instance: every capability adds its slot and what it owns
@@ -520,5 +534,83 @@ impl ModuleState {
     /// The memory limiter, read-only.
     pub fn limiter_ref(&self) -> &MemoryLimiter {
         &self.limiter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capability whose states are strings (its name), as two unrelated
+    /// capabilities may well both keep.
+    macro_rules! named {
+        ($ty:ident) => {
+            struct $ty;
+            impl Capability for $ty {
+                const NAME: &'static str = stringify!($ty);
+                type RuntimeConfig = ();
+                type AppState = String;
+                type ComponentState = String;
+                type InstanceState = ();
+                fn add_to_linker(_: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+                    Ok(())
+                }
+                fn configure_app(
+                    &self,
+                    _: &AppContext<'_>,
+                    _: Option<()>,
+                ) -> anyhow::Result<String> {
+                    Ok(stringify!($ty).to_owned())
+                }
+                fn configure_component(
+                    &self,
+                    app: &String,
+                    _: &ComponentContext<'_>,
+                ) -> anyhow::Result<String> {
+                    Ok(format!("{app}/component"))
+                }
+                fn prepare(&self, _: &String, _: &mut InstanceBuilder) -> anyhow::Result<()> {
+                    Ok(())
+                }
+            }
+        };
+    }
+    named!(First);
+    named!(Second);
+    named!(Missing);
+
+    #[test]
+    fn states_are_found_by_capability_not_by_state_type() {
+        let manifest = Manifest::from_str(
+            "spin_manifest_version = 2\n[application]\nname = \"t\"\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n[component.c]\nsource = \"c.wasm\"\n",
+            "spin.toml",
+            ".",
+        )
+        .unwrap();
+        let capabilities = Capabilities::new().with(First).with(Second);
+        let env = |_: &str| None;
+        let app = AppContext {
+            manifest: &manifest,
+            app_id: "t",
+            data_dir: Path::new("."),
+            outbound: &OutboundPolicy::default(),
+            variables: &[],
+            env: &env,
+        };
+        let services = capabilities
+            .configure_app(&app, RuntimeConfig::empty())
+            .unwrap();
+        assert_eq!(services.get::<First>().unwrap(), "First");
+        assert_eq!(services.get::<Second>().unwrap(), "Second");
+        assert!(services.get::<Missing>().is_none());
+        let (id, component) = manifest.components.iter().next().unwrap();
+        let component = services
+            .configure_component(&ComponentContext {
+                manifest: &manifest,
+                id,
+                component,
+            })
+            .unwrap();
+        assert_eq!(component.get::<Second>().unwrap(), "Second/component");
     }
 }
