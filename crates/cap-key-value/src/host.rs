@@ -51,9 +51,21 @@ mod spin {
     });
 }
 
+mod spin3 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin-key-value-3",
+        world: "nimbus:spin-key-value-3/imports",
+        imports: { default: trappable },
+        with: {
+            "spin:key-value/key-value.store": crate::host::Spin3Store,
+        },
+    });
+}
+
 use draft::wasi::keyvalue as d1;
 use draft2::wasi::keyvalue as d2;
 use spin::fermyon::spin::key_value as sp;
+use spin3::spin::key_value::key_value as sp3;
 
 /// A `wasi:keyvalue@0.2.0-draft` bucket.
 pub struct DraftBucket(Store);
@@ -68,6 +80,9 @@ pub struct Draft2Cas {
 }
 /// A `fermyon:spin/key-value@2.0.0` store.
 pub struct SpinStore(Store);
+/// A `spin:key-value@3.0.0` store (spin-sdk 6 and 7): the same backend and
+/// grants as [`SpinStore`].
+pub struct Spin3Store(Store);
 
 struct HasKeyValue;
 
@@ -101,12 +116,14 @@ pub fn add_wasi_keyvalue_to_linker<T: Send + 'static>(
     Ok(())
 }
 
-/// Adds `fermyon:spin/key-value@2.0.0` to `linker`.
+/// Adds `fermyon:spin/key-value@2.0.0` and `spin:key-value@3.0.0` to
+/// `linker`.
 pub fn add_spin_key_value_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> KeyValueView<'_>,
 ) -> wasmtime::Result<()> {
-    sp::add_to_linker::<T, HasKeyValue>(linker, get)
+    sp::add_to_linker::<T, HasKeyValue>(linker, get)?;
+    sp3::add_to_linker::<T, HasKeyValue>(linker, get)
 }
 
 impl KeyValueView<'_> {
@@ -503,5 +520,111 @@ impl sp::HostStore for KeyValueView<'_> {
     async fn drop(&mut self, store: Resource<SpinStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         Ok(())
+    }
+}
+
+impl From<KvError> for sp3::Error {
+    fn from(err: KvError) -> Self {
+        match err {
+            KvError::NoSuchStore => sp3::Error::NoSuchStore,
+            KvError::AccessDenied => sp3::Error::AccessDenied,
+            KvError::Other(why) => sp3::Error::Other(why),
+        }
+    }
+}
+
+type Sp3Result<T> = wasmtime::Result<Result<T, sp3::Error>>;
+type Sp3Accessor<T> = wasmtime::component::Accessor<T, HasKeyValue>;
+
+/// The backend behind a `spin:key-value@3.0.0` handle, taken out of the
+/// table so that the store is not borrowed while the backend is awaited.
+fn sp3_store<T>(
+    accessor: &Sp3Accessor<T>,
+    store: &Resource<Spin3Store>,
+) -> wasmtime::Result<Store> {
+    accessor.with(|mut access| Ok(access.get().table.get(store)?.0.clone()))
+}
+
+impl sp3::Host for KeyValueView<'_> {}
+
+impl sp3::HostStore for KeyValueView<'_> {
+    fn drop(&mut self, store: Resource<Spin3Store>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+// spin:key-value@3.0.0's functions are async (component-model async ABI):
+// each gets the store through an accessor for the table and awaits the
+// backend without holding it.
+impl<T> sp3::HostStoreWithStore<T> for HasKeyValue {
+    async fn open(accessor: &Sp3Accessor<T>, label: String) -> Sp3Result<Resource<Spin3Store>> {
+        accessor.with(|mut access| {
+            let view = access.get();
+            match view.instance.open(&label) {
+                Ok(store) => Ok(Ok(view.table.push(Spin3Store(store))?)),
+                Err(err) => Ok(Err(err.into())),
+            }
+        })
+    }
+
+    async fn get(
+        accessor: &Sp3Accessor<T>,
+        store: Resource<Spin3Store>,
+        key: String,
+    ) -> Sp3Result<Option<Vec<u8>>> {
+        let store = sp3_store(accessor, &store)?;
+        Ok(store.get(&key).await.map_err(Into::into))
+    }
+
+    async fn set(
+        accessor: &Sp3Accessor<T>,
+        store: Resource<Spin3Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Sp3Result<()> {
+        let store = sp3_store(accessor, &store)?;
+        Ok(store.set(&key, value).await.map_err(Into::into))
+    }
+
+    async fn delete(
+        accessor: &Sp3Accessor<T>,
+        store: Resource<Spin3Store>,
+        key: String,
+    ) -> Sp3Result<()> {
+        let store = sp3_store(accessor, &store)?;
+        Ok(store.delete(&key).await.map_err(Into::into))
+    }
+
+    async fn exists(
+        accessor: &Sp3Accessor<T>,
+        store: Resource<Spin3Store>,
+        key: String,
+    ) -> Sp3Result<bool> {
+        let store = sp3_store(accessor, &store)?;
+        Ok(store.exists(&key).await.map_err(Into::into))
+    }
+
+    async fn get_keys(
+        accessor: &Sp3Accessor<T>,
+        store: Resource<Spin3Store>,
+    ) -> wasmtime::Result<(
+        wasmtime::component::StreamReader<String>,
+        wasmtime::component::FutureReader<Result<(), sp3::Error>>,
+    )> {
+        let store = sp3_store(accessor, &store)?;
+        // The keys are listed first, then streamed: a failed listing is an
+        // empty stream and the error on the future.
+        let (keys, result) = match store.keys().await {
+            Ok(keys) => (keys, Ok(())),
+            Err(err) => (Vec::new(), Err(sp3::Error::from(err))),
+        };
+        accessor.with(|mut access| {
+            let keys = wasmtime::component::StreamReader::new(&mut access, keys)?;
+            let result = wasmtime::component::FutureReader::new(&mut access, async move {
+                wasmtime::Result::<_>::Ok(result)
+            })?;
+            Ok((keys, result))
+        })
     }
 }

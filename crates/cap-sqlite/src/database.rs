@@ -133,7 +133,7 @@ impl Database {
         conn: Option<rusqlite::Connection>,
         sql: &str,
         params: Vec<Value>,
-    ) -> (Option<rusqlite::Connection>, Result<QueryResult, Error>) {
+    ) -> (Option<rusqlite::Connection>, Result<Executed, Error>) {
         match &self.backend {
             Backend::File { .. } => {
                 let conn = match conn {
@@ -240,13 +240,26 @@ fn confine(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// What one statement returned, and what SQLite says it did
+/// (`spin:sqlite@3.1.0`'s `last-insert-rowid` and `changes`).
+pub(crate) struct Executed {
+    pub result: QueryResult,
+    pub last_insert_rowid: i64,
+    pub changes: u64,
+}
+
 /// Runs one statement. Parameters are bound (`?`, `?NNN`, `:name`, … by
 /// position), never spliced into the SQL.
-fn execute(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    params: Vec<Value>,
-) -> Result<QueryResult, Error> {
+fn execute(conn: &rusqlite::Connection, sql: &str, params: Vec<Value>) -> Result<Executed, Error> {
+    let result = query(conn, sql, params)?;
+    Ok(Executed {
+        result,
+        last_insert_rowid: conn.last_insert_rowid(),
+        changes: conn.changes(),
+    })
+}
+
+fn query(conn: &rusqlite::Connection, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
     let mut stmt = conn.prepare_cached(sql).map_err(|err| match err {
         rusqlite::Error::MultipleStatement => Error::Io(
             "the SQL holds more than one statement; execute one statement per call".to_owned(),
@@ -332,7 +345,7 @@ mod tests {
             Value::Null,
         ];
         let (_, result) = db.execute(None, "SELECT ?, ?, ?, ?, ?, ?, ?", values.clone());
-        let result = result.unwrap();
+        let result = result.unwrap().result;
         assert_eq!(result.columns.len(), 7);
         assert_eq!(result.rows.len(), 1);
         for (got, want) in result.rows[0].values.iter().zip(&values) {
@@ -360,7 +373,7 @@ mod tests {
         );
         r.unwrap();
         let (_, r) = db.execute(None, "SELECT name FROM t", vec![]);
-        let r = r.unwrap();
+        let r = r.unwrap().result;
         assert_eq!(r.columns, ["name"]);
         assert!(matches!(&r.rows[0].values[0], Value::Text(s) if *s == evil));
     }
@@ -375,7 +388,19 @@ mod tests {
         let (_, r) = db.execute(None, "SELECT 1; SELECT 2", vec![]);
         assert!(matches!(r, Err(Error::Io(m)) if m.contains("more than one statement")));
         let (_, r) = db.execute(None, "SELECT CAST(x'ff41' AS TEXT)", vec![]);
-        assert!(matches!(&r.unwrap().rows[0].values[0], Value::Text(s) if s == "\u{fffd}A"));
+        assert!(matches!(&r.unwrap().result.rows[0].values[0], Value::Text(s) if s == "\u{fffd}A"));
+    }
+
+    #[test]
+    fn reports_last_insert_rowid_and_changes() {
+        let db = memory();
+        let (_, r) = db.execute(None, "CREATE TABLE t (n INTEGER)", vec![]);
+        r.unwrap();
+        let (_, r) = db.execute(None, "INSERT INTO t (n) VALUES (1), (2), (3)", vec![]);
+        let r = r.unwrap();
+        assert_eq!((r.last_insert_rowid, r.changes), (3, 3));
+        let (_, r) = db.execute(None, "UPDATE t SET n = n + 1 WHERE n > 1", vec![]);
+        assert_eq!(r.unwrap().changes, 2);
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub use host::{add_to_linker, Connection, SqliteView};
 
 use database::Database;
 
-/// Host bindings generated from `wit/` (`fermyon:spin/sqlite@2.0.0`).
+/// Host bindings generated from `wit/` (`fermyon:spin/sqlite@2.0.0` and
+/// `spin:sqlite@3.1.0`).
 #[allow(missing_docs)]
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -76,6 +77,7 @@ pub mod bindings {
         imports: { default: async | trappable },
         with: {
             "fermyon:spin/sqlite.connection": crate::Connection,
+            "spin:sqlite/sqlite.connection": crate::host::Connection3,
         },
     });
 }

@@ -69,6 +69,7 @@ pub mod bindings {
 }
 
 use bindings::fermyon::spin::variables as spin_variables;
+use bindings::spin::variables::variables as spin_variables3;
 use bindings::wasi::config::store as wasi_config;
 
 /// The runtime config's `[variables]` table: values for app variables, a
@@ -347,34 +348,69 @@ impl VariablesInstance {
 
 /// Adds `fermyon:spin/variables@2.0.0` and `wasi:config/store@0.2.0-rc.1` to
 /// `linker`; `get` picks this capability's state out of the store's.
-pub fn add_to_linker<T: 'static>(
+pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut VariablesInstance,
 ) -> wasmtime::Result<()> {
     spin_variables::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
+    spin_variables3::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
     wasi_config::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
     Ok(())
 }
 
 impl spin_variables::Host for VariablesInstance {
     fn get(&mut self, name: String) -> Result<String, spin_variables::Error> {
-        if let Err(err) = VariableName::new(name.as_str()) {
-            return Err(spin_variables::Error::InvalidName(err.message().to_owned()));
+        self.lookup(&name).map_err(|err| match err {
+            LookupError::InvalidName(message) => spin_variables::Error::InvalidName(message),
+            LookupError::Undefined(message) => spin_variables::Error::Undefined(message),
+        })
+    }
+}
+
+/// Why a guest's `get` found no value (the same for both Spin versions).
+enum LookupError {
+    InvalidName(String),
+    Undefined(String),
+}
+
+impl VariablesInstance {
+    fn lookup(&self, name: &str) -> Result<String, LookupError> {
+        if let Err(err) = VariableName::new(name) {
+            return Err(LookupError::InvalidName(err.message().to_owned()));
         }
-        match VariablesInstance::get(self, &name) {
+        match VariablesInstance::get(self, name) {
             Some(value) => Ok(value.to_owned()),
             None => {
                 tracing::debug!(
                     component = %self.vars.component,
                     "guest asked for undefined variable `{name}`"
                 );
-                Err(spin_variables::Error::Undefined(format!(
+                Err(LookupError::Undefined(format!(
                     "component `{}` has no variable `{name}`; add it to the component's \
                      `variables` in the manifest",
                     self.vars.component
                 )))
             }
         }
+    }
+}
+
+impl spin_variables3::Host for VariablesInstance {}
+
+// `spin:variables@3.0.0`'s `get` is an async function: the host side gets
+// the store through an accessor; the value is already resolved, so it
+// answers at once.
+impl<T> spin_variables3::HostWithStore<T> for HasSelf<VariablesInstance> {
+    async fn get(
+        accessor: &wasmtime::component::Accessor<T, Self>,
+        name: String,
+    ) -> Result<String, spin_variables3::Error> {
+        accessor.with(|mut access| {
+            access.get().lookup(&name).map_err(|err| match err {
+                LookupError::InvalidName(message) => spin_variables3::Error::InvalidName(message),
+                LookupError::Undefined(message) => spin_variables3::Error::Undefined(message),
+            })
+        })
     }
 }
 

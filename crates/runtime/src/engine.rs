@@ -86,6 +86,10 @@ impl EngineConfig {
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(20));
         config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
         config.wasm_component_model(true);
+        // WASI 0.3 components (and Spin SDK 6/7 ones) use the component-model
+        // async ABI: `task.return`, `stream`/`future`, async exports. Stackless
+        // (callback) async only; 0.2 components do not pay for it.
+        config.wasm_component_model_async(true);
         config
     }
 

@@ -1,5 +1,6 @@
 //! `nimbus run`: run one WASI command — a `wasm32-wasip1` core module
-//! (`_start`) or a `wasm32-wasip2` component (`wasi:cli/run`) — under explicit
+//! (`_start`), a WASI 0.2 component (`wasi:cli/run@0.2`) or a WASI 0.3 one
+//! (`wasi:cli/run@0.3`, the component-model async ABI) — under explicit
 //! grants and resource limits, and report how it ended.
 
 use std::time::Duration;
@@ -122,15 +123,37 @@ async fn run_component(
 ) -> anyhow::Result<Outcome> {
     let mut linker = nimbus_runtime::wasmtime::component::Linker::<InstanceState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
     let pre = linker
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .context("cannot link the component")?;
-    let pre = CommandPre::new(pre).map_err(|err| {
-        anyhow::Error::from(err)
-            .context("the component does not export `wasi:cli/run`: it is not a WASI command")
-    })?;
     let mut store = new_store(engine, instance.build(), &limits, |s| s.limiter())?;
+    // A 0.3 command's `run` is an async export: it runs inside the store's
+    // event loop. A 0.2 one is called directly.
+    if let Ok(pre) = wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
+        let call = async {
+            let command = pre.instantiate_async(&mut store).await?;
+            let status = store
+                .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
+                .await??;
+            match status {
+                Ok(()) => Ok(()),
+                Err(()) => Err(nimbus_runtime::wasmtime::Error::new(I32Exit(1))),
+            }
+        };
+        let result = with_timeout(limits.timeout, call).await;
+        return Ok(classify(
+            result,
+            &limits,
+            store.data().limiter_ref().denied(),
+        ));
+    }
+    let pre = CommandPre::new(pre).map_err(|err| {
+        anyhow::Error::from(err).context(
+            "the component exports neither `wasi:cli/run@0.2` nor `wasi:cli/run@0.3`: it is not a WASI command",
+        )
+    })?;
     let call = async {
         let command = pre.instantiate_async(&mut store).await?;
         match command.wasi_cli_run().call_run(&mut store).await? {

@@ -15,6 +15,7 @@ mod router;
 mod server;
 mod wagi;
 mod wasi_http;
+mod wasi_http3;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ struct Handler {
 
 enum ExecutorPre {
     Http(wasi_http::HttpPre),
+    Http3(wasi_http3::Http3Pre),
     Wagi(wagi::WagiPre),
 }
 
@@ -94,7 +96,7 @@ impl HttpTrigger {
                 .with_context(|| format!("no component `{}`", trigger.component))?
                 .clone();
             let executor = match &trigger.executor {
-                Executor::Http => ExecutorPre::Http(wasi_http::HttpPre::new(&app, &component)?),
+                Executor::Http => http_executor(&app, &component)?,
                 Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
                     app.engine(),
                     &component,
@@ -210,6 +212,10 @@ impl HttpTrigger {
             ExecutorPre::Http(pre) => {
                 wasi_http::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
             }
+            ExecutorPre::Http3(pre) => {
+                wasi_http3::handle(&self.engine, &handler, pre, req, info, permit, log.clone())
+                    .await
+            }
             ExecutorPre::Wagi(pre) => {
                 wagi::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
             }
@@ -296,11 +302,28 @@ impl nimbus_trigger::Trigger for BoundHttpTrigger {
     }
 }
 
+/// The executor for a `wasi:http` route: the 0.3 handler when the component
+/// exports it (WASI 0.3, Spin SDK 6 and later), else the 0.2
+/// incoming-handler.
+fn http_executor(app: &App, component: &AppComponent) -> anyhow::Result<ExecutorPre> {
+    let pre = wasi_http::link(app, component)?;
+    if let Some(pre) = wasi_http3::Http3Pre::new(&pre) {
+        return Ok(ExecutorPre::Http3(pre));
+    }
+    match wasi_http::HttpPre::new(&pre) {
+        Some(pre) => Ok(ExecutorPre::Http(pre)),
+        None => anyhow::bail!(
+            "component `{}` exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0; is it an HTTP component?",
+            component.id
+        ),
+    }
+}
+
 fn max_body_size(handler: &Handler) -> Option<u64> {
     match (&handler.executor, handler.component.limits.max_body_size) {
         (_, Some(max)) => Some(max),
         (ExecutorPre::Wagi(_), None) => Some(DEFAULT_WAGI_MAX_BODY),
-        (ExecutorPre::Http(_), None) => None,
+        (ExecutorPre::Http(_) | ExecutorPre::Http3(_), None) => None,
     }
 }
 

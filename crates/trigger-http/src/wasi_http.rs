@@ -9,6 +9,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use nimbus_capability::InstanceState;
 use nimbus_capability::{App, AppComponent};
+use nimbus_runtime::wasmtime::component::InstancePre;
 use nimbus_runtime::wasmtime::{Engine, Store};
 use nimbus_runtime::Compiled;
 use tokio::sync::OwnedSemaphorePermit;
@@ -27,27 +28,29 @@ pub(crate) struct HttpPre {
 }
 
 impl HttpPre {
-    pub fn new(app: &App, component: &AppComponent) -> anyhow::Result<HttpPre> {
-        let Compiled::Component(compiled) = &*component.compiled else {
-            anyhow::bail!(
-                "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
-                 (wasm32-wasip2). For a plain WASI program, add `executor = {{ type = \"wagi\" }}` to its trigger",
-                component.id
-            );
-        };
-        let pre = app
-            .linker()
-            .instantiate_pre(compiled)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot link component `{}`", component.id))?;
-        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-            format!(
-                "component `{}` does not export wasi:http/incoming-handler; is it an HTTP component?",
-                component.id
-            )
-        })?;
-        Ok(HttpPre { pre })
+    /// `Some` when the component exports `wasi:http/incoming-handler@0.2`.
+    pub fn new(pre: &InstancePre<InstanceState>) -> Option<HttpPre> {
+        ProxyPre::new(pre.clone()).ok().map(|pre| HttpPre { pre })
     }
+}
+
+/// Links `component` for an HTTP route: a component (not a core module)
+/// whose imports the app's linker satisfies.
+pub(crate) fn link(
+    app: &App,
+    component: &AppComponent,
+) -> anyhow::Result<InstancePre<InstanceState>> {
+    let Compiled::Component(compiled) = &*component.compiled else {
+        anyhow::bail!(
+            "component `{}` is a core module (wasm32-wasip1); a wasi:http route needs a component \
+             (wasm32-wasip2). For a plain WASI program, add `executor = {{ type = \"wagi\" }}` to its trigger",
+            component.id
+        );
+    };
+    app.linker()
+        .instantiate_pre(compiled)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot link component `{}`", component.id))
 }
 
 // The `spin-*` headers Spin guests read; any a client sent are replaced.
@@ -60,7 +63,7 @@ const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component
 const SPIN_RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
 const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 
-fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
+pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
     use std::fmt::Write as _;
     let mut full_url = String::with_capacity(64);
     full_url.push_str("http://");
