@@ -18,6 +18,7 @@ mod engine;
 mod guest;
 pub mod limits;
 mod loader;
+pub mod wasi_versions;
 
 pub use cache::{default_cache_dir, CompileCache};
 pub use engine::{EngineConfig, EpochTicker, PoolSize, EPOCH_TICK};

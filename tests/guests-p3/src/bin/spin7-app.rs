@@ -1,19 +1,21 @@
-//! An app built with spin-sdk 7 (`#[http_service]`: `wasi:http/handler@0.3.0`
-//! and the `spin:*@3` interfaces), as `spin new` makes it today, plus one
-//! route per API:
-//!
-//! - `/kv/set/KEY` (body: the value): `ok`; `/kv/get/KEY`: the value or
-//!   `404 missing`; `/kv/keys`: every key, one per line, sorted
-//!   (`spin:key-value@3.0.0`, the `default` store)
-//! - `/sqlite`: creates a table if needed, inserts two rows and answers
-//!   `rowid=N changes=2 rows=[…]` (`spin:sqlite@3.1.0`, `default`)
-//! - `/variables/NAME`: the variable's value (`spin:variables@3.0.0`)
-//! - `/outbound?url=URL`: fetches URL and answers `STATUS BODY`
-//!   (`wasi:http/client@0.3.0`)
-//! - anything else: `hello from spin-sdk 7 at PATH`, with the `spin-*`
-//!   request headers the host set, one per line
-//!
-//! Errors answer 500 with the error, Debug-formatted.
+// An app built with spin-sdk 7 (`#[http_service]`: `wasi:http/handler@0.3.0`
+// and the `spin:*@3` interfaces), as `spin new` makes it today, plus one
+// route per API:
+//
+// - `/kv/set/KEY` (body: the value): `ok`; `/kv/get/KEY`: the value or
+//   `404 missing`; `/kv/keys`: every key, one per line, sorted
+//   (`spin:key-value@3.0.0`, the `default` store)
+// - `/sqlite`: creates a table if needed, inserts two rows and answers
+//   `rowid=N changes=2 rows=[…]` (`spin:sqlite@3.1.0`, `default`)
+// - `/variables/NAME`: the variable's value (`spin:variables@3.0.0`)
+// - `/outbound?url=URL`: fetches URL and answers `STATUS BODY`
+//   (`wasi:http/client@0.3.0`)
+// - anything else: `hello from PACKAGE at PATH` (PACKAGE is the guest
+//   package: `nimbus-guests-p3` for spin-sdk 7, `nimbus-guests-spin6` for
+//   the same source built with spin-sdk 6), with the `spin-*` request
+//   headers the host set, one per line
+//
+// Errors answer 500 with the error, Debug-formatted.
 
 use spin_sdk::http::{EmptyBody, IntoResponse, Request, StatusCode};
 use spin_sdk::http_service;
@@ -62,7 +64,7 @@ async fn handle(req: Request) -> impl IntoResponse {
                     .map_err(|e| format!("{e:?}"))?;
                 db.execute(
                     "INSERT INTO pets (name) VALUES (?), (?)",
-                    [Value::text("Rex"), Value::text("Tom")],
+                    [Value::Text("Rex".into()), Value::Text("Tom".into())],
                 )
                 .await
                 .map_err(|e| format!("{e:?}"))?
@@ -100,7 +102,11 @@ async fn handle(req: Request) -> impl IntoResponse {
             }
             _ => Ok((
                 StatusCode::OK,
-                format!("hello from spin-sdk 7 at {path}\n{}", spin_headers.join("\n")),
+                format!(
+                    "hello from {} at {path}\n{}",
+                    env!("CARGO_PKG_NAME"),
+                    spin_headers.join("\n")
+                ),
             )),
         }
     }
