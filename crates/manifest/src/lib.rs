@@ -59,9 +59,8 @@
 //!
 //! Spin fields that Nimbus does not support yet are recognised and reported
 //! as errors with a hint, rather than as unknown fields: remote and registry component sources, component `dependencies`,
-//! `profile`, `static_response`, the deprecated `allowed_http_hosts`, route
-//! parameters (`/users/:id`) and variable templates in
-//! `allowed_outbound_hosts`. Spin's `tool` tables and `[application] targets`
+//! `profile`, `static_response`, the deprecated `allowed_http_hosts` and
+//! variable templates in `allowed_outbound_hosts`. Spin's `tool` tables and `[application] targets`
 //! are accepted and ignored, as Spin does.
 
 #![warn(missing_docs)]
@@ -88,7 +87,7 @@ pub use manifest::{
     find_default, Application, Build, Component, FileMount, Limits, Manifest, ManifestVersion,
     Variable,
 };
-pub use route::{Route, RouteError, Specificity};
+pub use route::{PathMatch, Route, RouteError, RouteSegment, Specificity};
 pub use section::{Located, Section};
 pub use suggest::did_you_mean;
 pub use template::{Template, TemplateError, TemplatePart};

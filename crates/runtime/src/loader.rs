@@ -286,13 +286,13 @@ impl Loader {
         // A WASI 0.3 release-candidate component is the same as a 0.3.0 one
         // under another version: renamed before compiling (and caching).
         let renamed = match kind {
-            WasmKind::Component => crate::wasi_versions::normalize(bytes).map_err(|err| {
-                LoadError::Invalid {
+            WasmKind::Component => {
+                crate::wasi_versions::normalize(bytes).map_err(|err| LoadError::Invalid {
                     path: path.to_owned(),
                     kind,
                     message: one_line(&err),
-                }
-            })?,
+                })?
+            }
             WasmKind::Module => None,
         };
         let bytes = renamed.as_deref().unwrap_or(bytes);

@@ -55,7 +55,10 @@ struct Renamer {
 }
 
 impl Renamer {
-    fn renamed<'a>(&self, name: wasmparser::ComponentExternName<'a>) -> wasm_encoder::ComponentExternName<'a> {
+    fn renamed<'a>(
+        &self,
+        name: wasmparser::ComponentExternName<'a>,
+    ) -> wasm_encoder::ComponentExternName<'a> {
         let mut name = wasm_encoder::ComponentExternName::from(name);
         if self.depth == 0 {
             if let Some(new) = rename(&name.name) {
@@ -143,9 +146,17 @@ mod tests {
         let text = wasmprinter::print_bytes(&renamed).unwrap();
         assert!(text.contains("\"wasi:cli/environment@0.3.0\""), "{text}");
         assert!(text.contains("\"wasi:cli/run@0.3.0\""), "{text}");
-        assert!(text.contains("\"spin:variables/variables@3.0.0\""), "{text}");
+        assert!(
+            text.contains("\"spin:variables/variables@3.0.0\""),
+            "{text}"
+        );
         // The nested component and its instantiation keep their names.
-        assert_eq!(text.matches("wasi:random/random@0.3.0-rc-2026-03-15").count(), 2, "{text}");
+        assert_eq!(
+            text.matches("wasi:random/random@0.3.0-rc-2026-03-15")
+                .count(),
+            2,
+            "{text}"
+        );
         // A component without candidates is left alone.
         let plain = wat::parse_str("(component)").unwrap();
         assert!(normalize(&plain).unwrap().is_none());

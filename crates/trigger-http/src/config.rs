@@ -69,13 +69,15 @@ pub fn http_triggers(manifest: &Manifest) -> Result<Vec<HttpTriggerConfig>, Mani
         let route = route.map(|r| r.with_base(&settings.base));
         if let Some(route) = &route {
             if !route.is_private() {
-                if let Some((_, first)) = routes.iter().find(|(r, _)| r == route) {
+                if let Some((other, first)) = routes.iter().find(|(r, _)| r.same_paths(route)) {
+                    let message = if other == route {
+                        format!("duplicate route \"{route}\": another trigger already uses it; give each trigger a different route")
+                    } else {
+                        format!("duplicate route \"{route}\": another trigger's route \"{other}\" matches the same paths (parameter names do not matter); give each trigger a different route")
+                    };
                     diags.push(
-                        Diagnostic::new(
-                            route_at,
-                            format!("duplicate route \"{route}\": another trigger already uses it; give each trigger a different route"),
-                        )
-                        .with_note(*first, format!("route \"{route}\" first used here")),
+                        Diagnostic::new(route_at, message)
+                            .with_note(*first, format!("route \"{other}\" first used here")),
                     );
                 } else {
                     routes.push((route.clone(), route_at));
@@ -122,7 +124,16 @@ fn read_settings(manifest: &Manifest, diags: &mut Vec<Diagnostic>) -> HttpSettin
         return settings;
     };
     let b = base.value.as_str();
-    if !b.starts_with('/') || b.contains(['?', '#', ' ']) || b.contains("...") {
+    // A base is a literal prefix: no wildcard, no route parameter.
+    let pattern = b.contains('*') || b.contains("...") || b.split('/').any(|s| s.starts_with(':'));
+    if pattern {
+        diags.push(Diagnostic::new(
+            base.location,
+            format!(
+                "invalid base {b:?}: a base is a literal path prefix; put wildcards and route parameters in the routes, e.g. base = \"/api\" and route = \"/users/:id\""
+            ),
+        ));
+    } else if !b.starts_with('/') || b.contains(['?', '#', ' ']) {
         diags.push(Diagnostic::new(
             base.location,
             format!(
@@ -357,6 +368,42 @@ mod tests {
         assert_eq!(
             http_triggers(&m).unwrap()[0].route,
             Route::Exact("/api/a".into())
+        );
+    }
+
+    #[test]
+    fn route_parameters_are_read_and_based() {
+        let m = parse(&format!(
+            "{HEAD}[application.trigger.http]\nbase = \"/api\"\n\
+             [[trigger.http]]\nroute = \"/users/:id/...\"\ncomponent = \"c\"\n\
+             [[trigger.http]]\nroute = \"/users/:id\"\ncomponent = \"c\"\n\
+             [component.c]\nsource = \"c.wasm\"\n"
+        ));
+        let routes: Vec<Route> = http_triggers(&m)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.route)
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                Route::Wildcard("/api/users/:id".into()),
+                Route::Exact("/api/users/:id".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn routes_matching_the_same_paths_are_duplicates() {
+        let e = error(&format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/a/:x\"\ncomponent = \"c\"\n\
+             [[trigger.http]]\nroute = \"/a/:y/\"\ncomponent = \"c\"\n\
+             [component.c]\nsource = \"c.wasm\"\n"
+        ));
+        assert_eq!(
+            e,
+            "spin.toml:8:9: duplicate route \"/a/:y\": another trigger's route \"/a/:x\" matches the same paths (parameter names do not matter); give each trigger a different route\n\
+             spin.toml:5:9: note: route \"/a/:x\" first used here"
         );
     }
 

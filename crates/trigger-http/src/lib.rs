@@ -54,6 +54,36 @@ struct Handler {
     executor: ExecutorPre,
     /// Shared by every route of the component: `max_concurrency`.
     concurrency: Option<Arc<Semaphore>>,
+    /// The route's parameters, in route order, under the names guests see.
+    params: Box<[ParamNames]>,
+}
+
+/// What a route parameter `:NAME` is passed as, computed once at load:
+/// Spin's header `spin-path-match-NAME` (lowercase, `_` as `-`) and WAGI's
+/// variable `X_PATH_MATCH_NAME` (uppercase), as Spin names them.
+struct ParamNames {
+    header: http::HeaderName,
+    wagi: String,
+}
+
+impl ParamNames {
+    /// The prefix of every parameter header; a client's headers under it
+    /// are dropped before the router's are set.
+    const HEADER_PREFIX: &'static str = "spin-path-match-";
+
+    fn new(name: &str) -> anyhow::Result<ParamNames> {
+        let header = format!(
+            "{}{}",
+            Self::HEADER_PREFIX,
+            name.to_ascii_lowercase().replace('_', "-")
+        );
+        let header = http::HeaderName::from_bytes(header.as_bytes())
+            .with_context(|| format!("route parameter {name:?} cannot be a header name"))?;
+        Ok(ParamNames {
+            header,
+            wagi: format!("X_PATH_MATCH_{}", name.to_ascii_uppercase()),
+        })
+    }
 }
 
 enum ExecutorPre {
@@ -78,6 +108,25 @@ pub(crate) struct RequestInfo {
     pub raw_route: String,
     pub component_route: String,
     pub path_info: String,
+    /// The path segments the route's parameters matched, in the order of
+    /// [`Handler::params`].
+    pub params: Vec<String>,
+}
+
+impl RequestInfo {
+    fn new<T>(matched: &RouteMatch<'_, T>, client: SocketAddr, local: SocketAddr) -> RequestInfo {
+        RequestInfo {
+            client,
+            local,
+            raw_route: matched.raw_route.to_owned(),
+            component_route: matched.component_route.to_owned(),
+            path_info: matched.path_info.to_owned(),
+            params: matched
+                .params()
+                .map(|(_, value)| value.to_owned())
+                .collect(),
+        }
+    }
 }
 
 impl HttpTrigger {
@@ -110,12 +159,18 @@ impl HttpTrigger {
                     .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
                     .clone()
             });
+            let params = trigger
+                .route
+                .params()
+                .map(ParamNames::new)
+                .collect::<anyhow::Result<_>>()?;
             routes.push((
                 trigger.route.clone(),
                 Arc::new(Handler {
                     component,
                     executor,
                     concurrency,
+                    params,
                 }),
             ));
         }
@@ -167,13 +222,7 @@ impl HttpTrigger {
         };
         let handler = matched.target.clone();
         log.component(handler.component.id.as_str());
-        let info = RequestInfo {
-            client,
-            local,
-            raw_route: matched.raw_route.to_owned(),
-            component_route: matched.component_route.to_owned(),
-            path_info: matched.path_info.to_owned(),
-        };
+        let info = RequestInfo::new(&matched, client, local);
 
         let permit = match &handler.concurrency {
             Some(semaphore) => match semaphore.clone().try_acquire_owned() {

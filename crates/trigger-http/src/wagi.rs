@@ -21,7 +21,9 @@ use wasmtime_wasi::I32Exit;
 use crate::access_log::AccessLog;
 use crate::body::BoxError;
 use crate::guest::{failure_status, memory_note};
-use crate::{error_response, full_body, Handler, RequestInfo, ResponseBody, WAGI_MAX_OUTPUT};
+use crate::{
+    error_response, full_body, Handler, ParamNames, RequestInfo, ResponseBody, WAGI_MAX_OUTPUT,
+};
 
 /// A module linked and pre-instantiated for WAGI.
 pub(crate) struct WagiPre {
@@ -66,9 +68,14 @@ impl WagiPre {
     }
 }
 
+/// The CGI variables of a request, with Spin's WAGI additions: `X_*` for the
+/// route (as the `spin-*` headers of the HTTP executor) and
+/// `X_PATH_MATCH_NAME` for each of the route's parameters (`params`, in
+/// route order, with their values in `info.params`).
 fn cgi_environment(
     req: &http::request::Parts,
     info: &RequestInfo,
+    params: &[ParamNames],
     body_len: usize,
 ) -> Vec<(String, String)> {
     let host = req
@@ -123,7 +130,11 @@ fn cgi_environment(
         ("X_COMPONENT_ROUTE".into(), info.component_route.clone()),
         ("X_RAW_COMPONENT_ROUTE".into(), info.raw_route.clone()),
         ("X_BASE_PATH".into(), "/".into()),
+        ("X_CLIENT_ADDR".into(), info.client.to_string()),
     ];
+    for (names, matched) in params.iter().zip(&info.params) {
+        env.push((names.wagi.clone(), matched.clone()));
+    }
     for (name, value) in &req.headers {
         // As CGI does: not the body's headers (they have their own variables).
         if name == http::header::CONTENT_TYPE || name == http::header::CONTENT_LENGTH {
@@ -207,7 +218,7 @@ where
             &info.component_route,
             parts.uri.query().unwrap_or(""),
         ))
-        .envs(&cgi_environment(&parts, &info, body.len()))
+        .envs(&cgi_environment(&parts, &info, &handler.params, body.len()))
         .stdin(MemoryInputPipe::new(body));
     let stdout = MemoryOutputPipe::new(WAGI_MAX_OUTPUT);
     builder.wasi.stdout(stdout.clone());
@@ -275,5 +286,54 @@ mod tests {
         );
         assert_eq!(argv("${SCRIPT_NAME} ${ARGS}", "/x", ""), vec!["/x"]);
         assert_eq!(argv("prog --flag", "/x", "q"), vec!["prog", "--flag"]);
+    }
+
+    #[test]
+    fn cgi_variables_of_a_parameterised_route() {
+        let route = nimbus_manifest::Route::parse("/users/:userid/cart/...").unwrap();
+        let params: Vec<ParamNames> = route
+            .params()
+            .map(|n| ParamNames::new(n).unwrap())
+            .collect();
+        let router = crate::Router::new([(route, ())]);
+        let (parts, ()) = Request::get("/users/1/cart/items/3%20x?theme=pink")
+            .header("host", "example.com:8080")
+            .header("spin-path-match-userid", "forged")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let matched = router.route(parts.uri.path()).unwrap();
+        let info = RequestInfo::new(
+            &matched,
+            "127.0.0.1:53152".parse().unwrap(),
+            "127.0.0.1:3000".parse().unwrap(),
+        );
+        let env = cgi_environment(&parts, &info, &params, 0);
+        let var = |name: &str| {
+            let mut values = env
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str());
+            let value = values.next();
+            assert_eq!(values.next(), None, "{name} is set twice");
+            value
+        };
+        assert_eq!(var("X_PATH_MATCH_USERID"), Some("1"));
+        assert_eq!(var("PATH_INFO"), Some("/items/3 x"));
+        assert_eq!(var("X_RAW_PATH_INFO"), Some("/items/3%20x"));
+        assert_eq!(var("SCRIPT_NAME"), Some("/users/:userid/cart"));
+        assert_eq!(var("X_MATCHED_ROUTE"), Some("/users/:userid/cart/..."));
+        assert_eq!(
+            var("X_RAW_COMPONENT_ROUTE"),
+            Some("/users/:userid/cart/...")
+        );
+        assert_eq!(var("X_COMPONENT_ROUTE"), Some("/users/:userid/cart"));
+        assert_eq!(
+            var("X_FULL_URL"),
+            Some("http://example.com:8080/users/1/cart/items/3%20x?theme=pink")
+        );
+        assert_eq!(var("X_CLIENT_ADDR"), Some("127.0.0.1:53152"));
+        // A client's header stays a header: it cannot pose as a match.
+        assert_eq!(var("HTTP_SPIN_PATH_MATCH_USERID"), Some("forged"));
     }
 }

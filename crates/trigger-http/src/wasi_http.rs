@@ -20,7 +20,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
 use crate::guest::{failure_status, memory_note};
-use crate::{error_response, Handler, RequestInfo, ResponseBody};
+use crate::{error_response, Handler, ParamNames, RequestInfo, ResponseBody};
 
 /// A component linked and pre-instantiated for the proxy world.
 pub(crate) struct HttpPre {
@@ -63,7 +63,10 @@ const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component
 const SPIN_RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
 const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 
-pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
+/// Sets the `spin-*` headers of Spin's request shape, and
+/// `spin-path-match-NAME` for each of the route's parameters (`params`, in
+/// route order, with their values in `info.params`).
+pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo, params: &[ParamNames]) {
     use std::fmt::Write as _;
     let mut full_url = String::with_capacity(64);
     full_url.push_str("http://");
@@ -79,6 +82,16 @@ pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
     let value = |text: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok();
     let raw_route = value(info.raw_route);
     let headers = req.headers_mut();
+    // Only the router says what a parameter matched: a client's own
+    // `spin-path-match-*` headers are dropped (none: nothing allocated).
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(ParamNames::HEADER_PREFIX))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
     let mut set = |name: HeaderName, value: Option<HeaderValue>| {
         // `insert` replaces every value a client sent under that name.
         match value {
@@ -93,6 +106,9 @@ pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo) {
     set(SPIN_COMPONENT_ROUTE, value(info.component_route));
     set(SPIN_RAW_COMPONENT_ROUTE, raw_route);
     set(SPIN_CLIENT_ADDR, value(info.client.to_string()));
+    for (names, matched) in params.iter().zip(info.params) {
+        set(names.header.clone(), value(matched));
+    }
 }
 
 pub(crate) async fn handle<B>(
@@ -117,7 +133,7 @@ where
             req.headers_mut().insert(http::header::HOST, host);
         }
     }
-    add_spin_headers(&mut req, info);
+    add_spin_headers(&mut req, info, &handler.params);
     let (req, body_exceeded) = {
         let (parts, body) = req.into_parts();
         let (body, exceeded) = LimitedBody::new(body, limits.max_body_size);
@@ -223,5 +239,90 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_manifest::Route;
+
+    /// The request `path` as routed by `route`, with the Spin headers set.
+    fn spin_headers(route: &str, uri: &str, sent: &[(&str, &str)]) -> http::HeaderMap {
+        let route = Route::parse(route).unwrap();
+        let params: Vec<ParamNames> = route
+            .params()
+            .map(|n| ParamNames::new(n).unwrap())
+            .collect();
+        let router = crate::Router::new([(route, ())]);
+        let mut req = Request::get(uri).header("host", "example.com:8080");
+        for (name, value) in sent {
+            req = req.header(*name, *value);
+        }
+        let mut req = req.body(()).unwrap();
+        let path = req.uri().path().to_owned();
+        let matched = router.route(&path).unwrap();
+        let info = RequestInfo::new(
+            &matched,
+            "127.0.0.1:53152".parse().unwrap(),
+            "127.0.0.1:3000".parse().unwrap(),
+        );
+        add_spin_headers(&mut req, info, &params);
+        req.headers().clone()
+    }
+
+    fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+        headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    // The example of Spin's documentation ("Additional Request Information").
+    #[test]
+    fn spin_headers_of_a_parameterised_route() {
+        let h = spin_headers(
+            "/users/:userid/cart/...",
+            "/users/1/cart/items/3/edit?theme=pink",
+            &[],
+        );
+        assert_eq!(
+            header(&h, "spin-full-url"),
+            Some("http://example.com:8080/users/1/cart/items/3/edit?theme=pink")
+        );
+        assert_eq!(header(&h, "spin-path-info"), Some("/items/3/edit"));
+        assert_eq!(header(&h, "spin-path-match-userid"), Some("1"));
+        assert_eq!(
+            header(&h, "spin-matched-route"),
+            Some("/users/:userid/cart/...")
+        );
+        assert_eq!(
+            header(&h, "spin-raw-component-route"),
+            Some("/users/:userid/cart/...")
+        );
+        assert_eq!(
+            header(&h, "spin-component-route"),
+            Some("/users/:userid/cart")
+        );
+        assert_eq!(header(&h, "spin-base-path"), Some("/"));
+        assert_eq!(header(&h, "spin-client-addr"), Some("127.0.0.1:53152"));
+    }
+
+    #[test]
+    fn parameter_headers_are_lowercase_with_dashes_and_cannot_be_forged() {
+        let h = spin_headers(
+            "/orgs/:Org_Name/:repo",
+            "/orgs/acme/widgets",
+            &[
+                ("spin-path-match-org-name", "forged"),
+                ("spin-path-match-admin", "yes"),
+            ],
+        );
+        assert_eq!(header(&h, "spin-path-match-org-name"), Some("acme"));
+        assert_eq!(header(&h, "spin-path-match-repo"), Some("widgets"));
+        assert_eq!(h.get_all("spin-path-match-org-name").iter().count(), 1);
+        assert_eq!(header(&h, "spin-path-match-admin"), None);
+        assert_eq!(header(&h, "spin-path-info"), Some(""));
+        assert_eq!(
+            header(&h, "spin-component-route"),
+            Some("/orgs/:Org_Name/:repo")
+        );
     }
 }

@@ -65,7 +65,8 @@ where
 {
     let component = &handler.component;
     let limits = &component.limits;
-    add_spin_headers(&mut req, info.clone());
+    let local = info.local;
+    add_spin_headers(&mut req, info, &handler.params);
     let (parts, body) = req.into_parts();
     let (body, body_exceeded) = LimitedBody::new(body, limits.max_body_size);
 
@@ -89,7 +90,7 @@ where
             .get(http::header::HOST)
             .and_then(|host| host.to_str().ok())
             .and_then(|host| host.parse::<Authority>().ok())
-            .or_else(|| info.local.to_string().parse().ok())
+            .or_else(|| local.to_string().parse().ok())
     });
     let (mut guest_req, _request_io) = wasmtime_wasi_http::p3::Request::from_http(
         store.data_mut().http().hooks,
