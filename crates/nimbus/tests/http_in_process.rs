@@ -7,67 +7,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use nimbus_app::AppHost;
-use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
-use nimbus_trigger_http::HttpTrigger;
+use http_body_util::Full;
 
-const CLIENT: &str = "192.0.2.7:40000";
-const LOCAL: &str = "127.0.0.1:3000";
-
-/// One engine (with its epoch ticker, which timeouts need) for the process.
-fn host() -> &'static AppHost {
-    static HOST: OnceLock<(AppHost, EpochTicker)> = OnceLock::new();
-    &HOST
-        .get_or_init(|| {
-            let engine = EngineConfig {
-                pool: Some(PoolSize::COMMAND),
-                consume_fuel: false,
-            }
-            .build()
-            .unwrap();
-            let ticker = EpochTicker::start(&engine);
-            let loader = Loader::new(
-                engine,
-                Some(nimbus_runtime::CompileCache::new(common::shared_cache())),
-            );
-            (AppHost::new(Arc::new(loader)).unwrap(), ticker)
-        })
-        .0
-}
-
-fn trigger(manifest: &str) -> (HttpTrigger, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_manifest(dir.path(), &manifest.replace("PROBE", &common::probe()));
-    let manifest = nimbus_platform::triggers::read_manifest(&path).unwrap();
-    let app = Arc::new(host().load(manifest).unwrap());
-    (HttpTrigger::new(app).unwrap(), dir)
-}
-
-async fn send(
-    trigger: &HttpTrigger,
-    req: Request<Full<Bytes>>,
-) -> (StatusCode, http::HeaderMap, String) {
-    let client: SocketAddr = CLIENT.parse().unwrap();
-    let local: SocketAddr = LOCAL.parse().unwrap();
-    let response = trigger.handle(req, client, local).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn get(uri: &str) -> Request<Full<Bytes>> {
-    Request::get(uri)
-        .header("host", "app.example")
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
+use common::in_process::{get, send, trigger, CLIENT};
 
 const ROUTES: &str = r#"
 spin_manifest_version = 2

@@ -714,3 +714,96 @@ fn dir_takes_rw_explicitly_and_hints_at_two_colons() {
         run.stderr
     );
 }
+
+/// The WASI 0.3 command of `tests/guests-p3` (a `wasi:cli/run@0.3.0` async
+/// export; its `run@0.2` does nothing, so any output proves 0.3 ran).
+fn p3_cli() -> PathBuf {
+    nimbus_test_guests::package_guest("guests-p3", "p3-cli", Target::P2)
+}
+
+#[test]
+fn p3_command_gets_its_arguments_and_only_granted_env() {
+    let wasm = p3_cli();
+    let run = nimbus(&[
+        "run",
+        "--env",
+        "GREETING=hej",
+        path(&wasm),
+        "args",
+        "x y",
+        "z",
+    ]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "p3 args=[\"args\", \"x y\", \"z\"] GREETING=Some(\"hej\")\n"
+    );
+    let run = nimbus_command()
+        .env("GREETING", "from the host")
+        .args(["run", path(&wasm), "args"])
+        .output()
+        .map(Run::from)
+        .expect("run nimbus");
+    run.assert_code(0);
+    assert_eq!(run.stdout, "p3 args=[\"args\"] GREETING=None\n");
+}
+
+#[test]
+fn p3_command_reads_and_writes_only_granted_files() {
+    let wasm = p3_cli();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("input.txt"), "from the host\n").unwrap();
+    let grant = format!("{}::/data", path(data.path()));
+    let run = nimbus(&["run", "--dir", &grant, path(&wasm), "files"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout, "p3 read \"from the host\\n\"\np3 write: ok\n");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("output.txt")).unwrap(),
+        "written by a p3 guest\n"
+    );
+
+    std::fs::remove_file(data.path().join("output.txt")).unwrap();
+    let grant = format!("{}::/data:ro", path(data.path()));
+    let run = nimbus(&["run", "--dir", &grant, path(&wasm), "files"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("p3 write: denied"), "{}", run.stdout);
+    assert!(!data.path().join("output.txt").exists());
+
+    // No grant, no /data.
+    let run = nimbus(&["run", path(&wasm), "files"]);
+    run.assert_code(1);
+    assert_eq!(run.stdout, "no /data\n");
+}
+
+#[test]
+fn p3_command_has_clocks_and_random() {
+    let wasm = p3_cli();
+    let run = nimbus(&["run", path(&wasm), "clocks"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "p3 wall-clock-after-2020=true waited-at-least-20ms=true\n"
+    );
+    let run = nimbus(&["run", path(&wasm), "random"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout, "p3 random 32 bytes, differ=true\n");
+}
+
+#[test]
+fn p3_command_exit_status_becomes_nimbus_exit_code() {
+    let wasm = p3_cli();
+    // wasi:cli/exit.exit(err) and `run` returning `err` both fail with 1.
+    nimbus(&["run", path(&wasm), "exit"]).assert_code(1);
+    nimbus(&["run", path(&wasm), "fail"]).assert_code(1);
+    let run = nimbus(&["run", path(&wasm), "nonsense"]);
+    run.assert_code(1);
+    assert_eq!(run.stdout, "unknown command \"nonsense\"\n");
+}
+
+#[test]
+fn p3_command_is_stopped_by_its_timeout() {
+    // `clocks` waits 20 ms in wasi:clocks@0.3 `wait-for`, a host call.
+    let run = nimbus(&["run", "--timeout", "10ms", path(&p3_cli()), "clocks"]);
+    run.assert_code(124);
+    assert!(run.stderr.contains("--timeout 10ms"), "{}", run.stderr);
+}

@@ -1,6 +1,6 @@
 // An app built with spin-sdk 7 (`#[http_service]`: `wasi:http/handler@0.3.0`
 // and the `spin:*@3` interfaces), as `spin new` makes it today, plus one
-// route per API:
+// route per API (paths are relative to the route, from `spin-path-info`):
 //
 // - `/kv/set/KEY` (body: the value): `ok`; `/kv/get/KEY`: the value or
 //   `404 missing`; `/kv/keys`: every key, one per line, sorted
@@ -23,7 +23,14 @@ use spin_sdk::http::body::IncomingBodyExt;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
-    let path = req.uri().path().to_owned();
+    // The path below the route's prefix (Spin's `spin-path-info`), so the
+    // app works wherever it is mounted.
+    let path = req
+        .headers()
+        .get("spin-path-info")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.uri().path().to_owned());
     let query = req.uri().query().unwrap_or_default().to_owned();
     let spin_headers: Vec<String> = req
         .headers()
