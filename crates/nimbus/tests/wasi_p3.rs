@@ -264,3 +264,26 @@ async fn spin_sdk_7_and_6_apps_run_beside_spin_sdk_5_and_share_its_stores() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn p3_handler_has_the_limits_of_a_0_2_one() {
+    let (trigger, _dir) = trigger(&stream_manifest(
+        "[component.stream.limits]\ntimeout = \"300ms\"\nmemory = \"32MiB\"\nmax_body_size = \"1KiB\"",
+    ));
+    let (status, _, body) = send(&trigger, get("/stream/?do=trap")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body, "500 Internal Server Error\n");
+    let (status, _, _) = send(&trigger, get("/stream/?do=spin")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let (status, _, _) = send(&trigger, get("/stream/?do=memory")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    // The resource table's cap (4,096) stops a guest that hoards handles.
+    let (status, _, body) = send(&trigger, get("/stream/?do=resources")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let (status, _, _) = send(&trigger, post("/stream/", &"x".repeat(4096))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Every failure ended its own request only.
+    let (status, _, body) = send(&trigger, get("/stream/ok?chunks=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.ends_with("chunk 1\n"), "{body}");
+}

@@ -3,6 +3,11 @@
 //! in `?chunks=N` chunks (default 3) 20 ms apart, from a task that outlives
 //! `handle`. The first chunk says what it was asked: method, path and the
 //! request body (read as a stream).
+//!
+//! Hostile on request, to check that a 0.3 guest has the limits of a 0.2
+//! one: `?do=memory` grows its memory by 64 MiB, `?do=resources` makes
+//! 100,000 `fields` resources (answering 200 if the host let it),
+//! `?do=trap` traps, `?do=spin` loops forever.
 
 use wasip3::http::types::{ErrorCode, Fields, Request, Response};
 use wasip3::{wit_bindgen, wit_future, wit_stream};
@@ -15,6 +20,35 @@ impl wasip3::exports::http::handler::Guest for Streamer {
     async fn handle(request: Request) -> Result<Response, ErrorCode> {
         let method = format!("{:?}", request.get_method());
         let path = request.get_path_with_query().unwrap_or_default();
+        if let Some((_, attack)) = path.split_once("do=") {
+            match attack.split('&').next().unwrap_or_default() {
+                "memory" => {
+                    let hog = vec![1u8; 64 << 20];
+                    std::hint::black_box(&hog);
+                }
+                "resources" => {
+                    let mut held = Vec::new();
+                    // The host traps (ending the request) when its resource
+                    // table is full; a guest never sees an error here.
+                    for _ in 0..100_000 {
+                        held.push(Fields::new());
+                    }
+                    // Not reached under a host that caps resources.
+                    let (response, _) = Response::new(
+                        Fields::new(),
+                        None,
+                        wit_future::new(|| Ok(None)).1,
+                    );
+                    std::hint::black_box(held.len());
+                    return Ok(response);
+                }
+                "trap" => core::arch::wasm32::unreachable(),
+                "spin" => loop {
+                    std::hint::black_box(&path);
+                },
+                _ => {}
+            }
+        }
         let chunks: usize = path
             .split_once("chunks=")
             .and_then(|(_, n)| n.split('&').next()?.parse().ok())
