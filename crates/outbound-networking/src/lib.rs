@@ -13,6 +13,11 @@
 //!   resolving again, so DNS rebinding cannot slip a private address in
 //!   between).
 //!
+//! - [`resolve_allowed_hosts`]: entries written as variable templates
+//!   (`"redis://{{ host }}:6379"`), rendered from the app's variables and
+//!   parsed when the app is loaded; a missing variable or an invalid result
+//!   refuses the app.
+//!
 //! Every outbound client capability (HTTP today; Redis, PostgreSQL, MySQL,
 //! MQTT, TCP sockets next) goes through this crate.
 
@@ -20,6 +25,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use nimbus_manifest::{HostMatch, HostPattern};
+
+mod templates;
+
+pub use templates::{resolve_allowed_hosts, TemplateError, VariableValue};
 
 /// Whether outbound connections may reach loopback, private, link-local and
 /// unspecified addresses through a host *name* (or a wildcard) in
