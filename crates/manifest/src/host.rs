@@ -158,6 +158,14 @@ impl HostPattern {
             && (self.scheme_allows("http") || self.scheme_allows("https"))
     }
 
+    /// True if the host part matches `host` (a name or an IP literal, with or
+    /// without IPv6 brackets), whatever the scheme and port: e.g. whether a
+    /// name may be looked up for the sockets this pattern grants. `self`
+    /// matches no host.
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.host_allows(host)
+    }
+
     fn scheme_allows(&self, scheme: &str) -> bool {
         match &self.scheme {
             SchemePattern::Any => true,
