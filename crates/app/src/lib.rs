@@ -14,9 +14,7 @@ use nimbus_cap_sqlite::SqliteCapability;
 use nimbus_cap_variables::VariablesCapability;
 use nimbus_cap_wasi::WasiCapability;
 pub use nimbus_capability::{App, AppComponent};
-use nimbus_capability::{
-    AppContext, Capabilities, ComponentContext, InstanceState, OutboundPolicy,
-};
+use nimbus_capability::{AppContext, Capabilities, InstanceState, OutboundPolicy};
 use nimbus_manifest::Manifest;
 use nimbus_runtime::wasmtime::component::Linker;
 use nimbus_runtime::wasmtime::Engine;
@@ -149,11 +147,7 @@ impl AppHost {
                 .load_file(&source)
                 .with_context(|| format!("component `{id}`"))?;
             compiled.check_memory_limit(id.as_str(), component.limits.memory)?;
-            let component_services = services.configure_component(&ComponentContext {
-                manifest: &manifest,
-                id,
-                component,
-            })?;
+            let component_services = services.configure_component(&manifest, id, component)?;
             components.push(AppComponent {
                 id: id.clone(),
                 compiled,

@@ -8,7 +8,7 @@
 //!
 //! On a multi-tenant node, an allowed host *name* must not lead a guest to the
 //! node's own loopback or private network (SSRF): when the host's
-//! [`OutboundPolicy`] denies private destinations, the hook resolves the name
+//! [`OutboundPolicy`](nimbus_capability::OutboundPolicy) denies private destinations, the hook resolves the name
 //! through [`AllowedHosts::resolve`] (the private-address guard of
 //! `nimbus-outbound-networking`) and connects only to the checked addresses
 //! (never resolving again, so DNS rebinding cannot slip a private address in
@@ -24,9 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
-use nimbus_capability::{
-    AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState, OutboundPolicy,
-};
+use nimbus_capability::{AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState};
 use nimbus_outbound_networking::{AllowedHosts, OutboundError, PrivateDestinations};
 use nimbus_runtime::wasmtime::component::Linker;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -116,7 +114,7 @@ pub struct OutboundHttpCapability;
 impl Capability for OutboundHttpCapability {
     const NAME: &'static str = "outbound-http";
     type RuntimeConfig = ();
-    type AppState = OutboundPolicy;
+    type AppState = ();
     type ComponentState = OutboundHttp;
     type InstanceState = ();
 
@@ -128,24 +126,18 @@ impl Capability for OutboundHttpCapability {
         Ok(())
     }
 
-    fn configure_app(
-        &self,
-        app: &AppContext<'_>,
-        _config: Option<()>,
-    ) -> anyhow::Result<OutboundPolicy> {
-        Ok(*app.outbound)
+    fn configure_app(&self, _app: &AppContext<'_>, _config: Option<()>) -> anyhow::Result<()> {
+        Ok(())
     }
 
+    /// The component's allow-list, as resolved at load (templates rendered,
+    /// the host's policy applied).
     fn configure_component(
         &self,
-        policy: &OutboundPolicy,
+        _app: &(),
         component: &ComponentContext<'_>,
     ) -> anyhow::Result<OutboundHttp> {
-        Ok(OutboundHttp::new(AllowedHosts::new(
-            component.id.as_str(),
-            component.component.allowed_outbound_hosts.clone().into(),
-            *policy,
-        )))
+        Ok(OutboundHttp::new(component.allowed_hosts.clone()))
     }
 
     fn prepare(
@@ -227,6 +219,7 @@ impl WasiHttpHooks for OutboundHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nimbus_capability::OutboundPolicy;
     use nimbus_manifest::HostPattern;
 
     #[test]

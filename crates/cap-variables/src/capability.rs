@@ -1,6 +1,9 @@
 //! Variables on the capability seam.
 
-use nimbus_capability::{AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState};
+use nimbus_capability::{
+    AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState, VariableValue,
+};
+use nimbus_manifest::VariableName;
 use wasmtime::component::Linker;
 
 use crate::{VariablesAppState, VariablesCapability, VariablesConfig, VariablesInstance};
@@ -28,6 +31,12 @@ impl Capability for VariablesCapability {
         config: Option<VariablesConfig>,
     ) -> anyhow::Result<VariablesAppState> {
         self.configure_with(config, app.manifest, app.variables, app.env)
+    }
+
+    /// The app's variables, resolved: templates in other grants
+    /// (`allowed_outbound_hosts`) are rendered with them.
+    fn app_variable(&self, app: &VariablesAppState, name: &VariableName) -> Option<VariableValue> {
+        app.app_value(name.as_str())
     }
 
     fn configure_component(

@@ -235,9 +235,10 @@ impl VariablesCapability {
                     );
                 }
                 None if variable.required => problems.push(format!(
-                    "app variable `{name}` is required but has no value; set the environment \
+                    "app variable `{name}` is required but has no value{}; set the environment \
                      variable NIMBUS_VARIABLE_{upper} (or SPIN_VARIABLE_{upper}), or \
-                     `{name} = \"...\"` in the [variables] table of the runtime config"
+                     `{name} = \"...\"` in the [variables] table of the runtime config",
+                    used_by(manifest, name)
                 )),
                 // Neither required nor defaulted (the manifest parser does
                 // not produce this): an error only if a component uses it.
@@ -277,7 +278,36 @@ impl VariablesCapability {
         if !problems.is_empty() {
             anyhow::bail!("{}", problems.join("\n"));
         }
-        Ok(VariablesAppState(Arc::new(AppVars { components })))
+        let app = app_values
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        Ok(VariablesAppState(Arc::new(AppVars { app, components })))
+    }
+}
+
+/// Where app variable `name` is used, for the message about its missing
+/// value: ` (used by component `web`'s variable `url` and
+/// allowed_outbound_hosts)`, or nothing when no component uses it.
+fn used_by(manifest: &Manifest, name: &VariableName) -> String {
+    let mut uses = Vec::new();
+    for (id, component) in &manifest.components {
+        for (key, template) in &component.variables {
+            if template.variables().any(|v| v == name) {
+                uses.push(format!("component `{id}`'s variable `{key}`"));
+            }
+        }
+        let in_hosts = component.allowed_outbound_hosts.iter().any(|entry| {
+            matches!(entry, nimbus_manifest::AllowedHostEntry::Template(t) if t.variables().any(|v| v == name))
+        });
+        if in_hosts {
+            uses.push(format!("component `{id}`'s allowed_outbound_hosts"));
+        }
+    }
+    if uses.is_empty() {
+        String::new()
+    } else {
+        format!(" (used by {})", uses.join(", "))
     }
 }
 
@@ -295,6 +325,8 @@ impl fmt::Debug for ComponentVars {
 
 #[derive(Debug)]
 struct AppVars {
+    /// Every app variable with a value, by name.
+    app: HashMap<String, Value>,
     components: HashMap<String, Arc<ComponentVars>>,
 }
 
@@ -304,6 +336,18 @@ struct AppVars {
 pub struct VariablesAppState(Arc<AppVars>);
 
 impl VariablesAppState {
+    /// The value of app variable `name` (`[variables]`), for grants written
+    /// as templates (`allowed_outbound_hosts`); `None` if it has none.
+    pub fn app_value(&self, name: &str) -> Option<nimbus_capability::VariableValue> {
+        self.0
+            .app
+            .get(name)
+            .map(|value| nimbus_capability::VariableValue {
+                value: value.text.clone(),
+                secret: value.secret,
+            })
+    }
+
     /// The state for one instance of `component_id`: one `Arc` clone. An
     /// unknown component has no variables.
     pub fn instance(&self, component_id: &str) -> VariablesInstance {

@@ -4,6 +4,10 @@
 //! environment variables, no directories, no network, stdin closed and stdout
 //! and stderr discarded. Each grant in [`WasiGrants`] adds exactly one thing.
 //! Clocks and random numbers are always available, as in every WASI host.
+//!
+//! A component of an app also gets `wasi:sockets` to what its
+//! `allowed_outbound_hosts` grants, and nothing else: see [`sockets`]. (A
+//! lone program, `nimbus run`, gets no sockets.)
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -15,6 +19,9 @@ use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 mod files;
+pub mod sockets;
+
+pub use sockets::{InstanceSockets, SocketGrants, WasiInstance};
 
 /// One directory of the host made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,12 +229,13 @@ impl WasiAppState {
     }
 }
 
-/// One component's WASI grants: environment and `files`, with the staging
-/// directory that holds copied files (removed when the last instance of the
-/// app is gone).
+/// One component's WASI grants: environment, `files` and sockets, with the
+/// staging directory that holds copied files (removed when the last instance
+/// of the app is gone).
 #[derive(Debug)]
 pub struct WasiComponent {
     state: WasiAppState,
+    sockets: SocketGrants,
     _staging: Option<tempfile::TempDir>,
 }
 
@@ -236,11 +244,17 @@ impl WasiComponent {
     pub fn grants(&self) -> &WasiGrants {
         self.state.grants()
     }
+
+    /// The socket grants (from `allowed_outbound_hosts`).
+    pub fn sockets(&self) -> &SocketGrants {
+        &self.sockets
+    }
 }
 
 /// The WASI capability: `wasi:cli`, `wasi:clocks`, `wasi:random`,
 /// `wasi:filesystem` (the component's `files`, read-only), `wasi:io`, and
-/// `wasi:sockets` (denied by default).
+/// `wasi:sockets` (TCP and UDP to what `allowed_outbound_hosts` grants, name
+/// lookups of the names it grants; see [`sockets`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WasiCapability;
 
@@ -249,12 +263,14 @@ impl Capability for WasiCapability {
     type RuntimeConfig = ();
     type AppState = ();
     type ComponentState = WasiComponent;
-    type InstanceState = ();
+    type InstanceState = WasiInstance;
 
     fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
         // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
         // component; they get only what the manifest grants.
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        // Name lookups checked per name, socket refusals logged (0.2).
+        sockets::add_to_linker(linker)?;
         // WASI 0.3: the same context (args, env, preopens, clocks, sockets
         // check) behind the 0.3 interfaces.
         wasmtime_wasi::p3::add_to_linker(linker)?;
@@ -287,6 +303,7 @@ impl Capability for WasiCapability {
         .with_context(|| format!("component `{id}`"))?;
         Ok(WasiComponent {
             state,
+            sockets: SocketGrants::new(ctx.allowed_hosts.clone()),
             _staging: staging,
         })
     }
@@ -295,9 +312,10 @@ impl Capability for WasiCapability {
         &self,
         component: &WasiComponent,
         builder: &mut InstanceBuilder,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<WasiInstance> {
         component.state.prepare(builder);
-        Ok(())
+        let sockets = InstanceSockets::prepare(&component.sockets, &mut builder.wasi);
+        Ok(WasiInstance::new(sockets))
     }
 }
 

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | link | [`Capability::add_to_linker`] | once per engine (a node shares one linker between all its apps) |
 //! | configure the app | [`Capability::configure_app`] | once per app load or deploy: takes its runtime-config section, checks grants, opens backends; a bad app is refused here, before it serves |
-//! | configure a component | [`Capability::configure_component`] | once per component at load: resolves that component's grants |
+//! | configure a component | [`Capability::configure_component`] | once per component at load: resolves that component's grants (its `allowed_outbound_hosts` come resolved, in [`ComponentContext::allowed_hosts`]) |
 //! | prepare an instance | [`Capability::prepare`] | once per request or run: cheap (clones of `Arc`s) |
 //!
 //! The app layer holds the one list of capabilities ([`Capabilities`]); the
@@ -35,12 +35,13 @@ mod app;
 pub use app::{App, AppComponent};
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use nimbus_manifest::{Component, ComponentId, Manifest};
+use nimbus_manifest::{Component, ComponentId, Manifest, VariableName};
 use nimbus_runtime::wasmtime::component::{Linker, ResourceTable};
 use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::MemoryLimiter;
@@ -51,7 +52,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-pub use nimbus_outbound_networking::OutboundPolicy;
+pub use nimbus_outbound_networking::{AllowedHosts, OutboundPolicy, VariableValue};
 
 /// The most host resources (fields, bodies, streams, pollables, open files)
 /// one component instance may hold at once; past it the host call traps.
@@ -105,6 +106,18 @@ pub trait Capability: Send + Sync + 'static {
         config: Option<Self::RuntimeConfig>,
     ) -> anyhow::Result<Self::AppState>;
 
+    /// The value of app variable `name`, if this capability is the one that
+    /// resolves app variables (the variables capability: operator-given
+    /// values, the environment, the runtime config, the manifest's
+    /// defaults). Grants written as templates in the manifest
+    /// (`allowed_outbound_hosts = ["https://{{ api_host }}"]`) are rendered
+    /// with it when the app is loaded. Default: `None`, this capability
+    /// resolves no variables.
+    fn app_variable(&self, app: &Self::AppState, name: &VariableName) -> Option<VariableValue> {
+        let _ = (app, name);
+        None
+    }
+
     /// Resolves one component's grants.
     fn configure_component(
         &self,
@@ -150,6 +163,11 @@ pub struct ComponentContext<'a> {
     pub id: &'a ComponentId,
     /// The component's manifest entry.
     pub component: &'a Component,
+    /// The component's `allowed_outbound_hosts`, templates resolved from the
+    /// app's variables, under the host's [`OutboundPolicy`]: every outbound
+    /// client (HTTP, sockets, …) checks against this, never against the
+    /// manifest's entries.
+    pub allowed_hosts: &'a AllowedHosts,
 }
 
 /// One capability, type-erased, so that a list of them can be held.
@@ -157,6 +175,11 @@ trait ErasedCapability: Send + Sync {
     fn name(&self) -> &'static str;
     fn capability_type(&self) -> std::any::TypeId;
     fn runtime_config_section(&self) -> Option<&'static str>;
+    fn app_variable(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        name: &VariableName,
+    ) -> Option<VariableValue>;
     fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
     fn configure_app(
         &self,
@@ -186,6 +209,14 @@ impl<C: Capability> ErasedCapability for C {
 
     fn runtime_config_section(&self) -> Option<&'static str> {
         C::RUNTIME_CONFIG_SECTION
+    }
+
+    fn app_variable(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        name: &VariableName,
+    ) -> Option<VariableValue> {
+        Capability::app_variable(self, app.downcast_ref::<C::AppState>()?, name)
     }
 
     fn add_to_linker(&self, linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
@@ -273,7 +304,11 @@ impl Capabilities {
     }
 
     /// Configures every capability for an app, each taking its own section of
-    /// `runtime_config`; a section that no capability took is refused.
+    /// `runtime_config`; a section that no capability took is refused. Then
+    /// resolves every component's `allowed_outbound_hosts` (templates
+    /// rendered with the app's variables, see [`Capability::app_variable`]):
+    /// a variable without a value, or a rendered entry that is not a valid
+    /// pattern, refuses the app, naming the component and the entry.
     pub fn configure_app(
         &self,
         app: &AppContext<'_>,
@@ -285,9 +320,34 @@ impl Capabilities {
             states.push(capability.configure_app(app, &mut runtime_config)?);
         }
         runtime_config.finish()?;
+        let lookup = |name: &VariableName| {
+            self.list
+                .iter()
+                .zip(&states)
+                .find_map(|(capability, state)| capability.app_variable(state.as_ref(), name))
+        };
+        let mut allowed_hosts = HashMap::new();
+        let mut problems = Vec::new();
+        for (id, component) in &app.manifest.components {
+            match nimbus_outbound_networking::resolve_allowed_hosts(
+                id.as_str(),
+                &component.allowed_outbound_hosts,
+                &lookup,
+            ) {
+                Ok(patterns) => {
+                    let hosts = AllowedHosts::new(id.as_str(), patterns.into(), *app.outbound);
+                    allowed_hosts.insert(id.clone(), hosts);
+                }
+                Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
+            }
+        }
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("\n"));
+        }
         Ok(AppServices {
             capabilities: self.clone(),
             states,
+            allowed_hosts: Arc::new(allowed_hosts),
         })
     }
 }
@@ -297,6 +357,8 @@ impl Capabilities {
 pub struct AppServices {
     capabilities: Capabilities,
     states: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Each component's resolved `allowed_outbound_hosts`.
+    allowed_hosts: Arc<HashMap<ComponentId, AllowedHosts>>,
 }
 
 impl AppServices {
@@ -307,14 +369,33 @@ impl AppServices {
         self.states[index].downcast_ref()
     }
 
-    /// Resolves one component's grants with every capability.
+    /// Component `id`'s `allowed_outbound_hosts`, resolved: `None` for a
+    /// component the app's manifest does not have.
+    pub fn allowed_hosts(&self, id: &str) -> Option<&AllowedHosts> {
+        self.allowed_hosts.get(id)
+    }
+
+    /// Resolves the grants of component `id` (`component`, its entry in
+    /// `manifest`, the manifest the app was configured with) with every
+    /// capability.
     pub fn configure_component(
         &self,
-        component: &ComponentContext<'_>,
+        manifest: &Manifest,
+        id: &ComponentId,
+        component: &Component,
     ) -> anyhow::Result<ComponentServices> {
+        let allowed_hosts = self.allowed_hosts(id.as_str()).with_context(|| {
+            format!("internal error: component `{id}` is not in the manifest the app was configured with")
+        })?;
+        let context = ComponentContext {
+            manifest,
+            id,
+            component,
+            allowed_hosts,
+        };
         let mut states = Vec::with_capacity(self.states.len());
         for (capability, app) in self.capabilities.list.iter().zip(&self.states) {
-            states.push(capability.configure_component(app.as_ref(), component)?);
+            states.push(capability.configure_component(app.as_ref(), &context)?);
         }
         Ok(ComponentServices {
             capabilities: self.capabilities.clone(),
@@ -579,6 +660,109 @@ mod tests {
     named!(Second);
     named!(Missing);
 
+    /// A capability that resolves app variables from a fixed list.
+    struct Vars(Vec<(&'static str, &'static str)>);
+
+    impl Capability for Vars {
+        const NAME: &'static str = "vars";
+        type RuntimeConfig = ();
+        type AppState = Vec<(&'static str, &'static str)>;
+        type ComponentState = ();
+        type InstanceState = ();
+        fn add_to_linker(_: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn configure_app(
+            &self,
+            _: &AppContext<'_>,
+            _: Option<()>,
+        ) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+            Ok(self.0.clone())
+        }
+        fn app_variable(
+            &self,
+            app: &Vec<(&'static str, &'static str)>,
+            name: &VariableName,
+        ) -> Option<VariableValue> {
+            app.iter()
+                .find(|(k, _)| *k == name.as_str())
+                .map(|(_, v)| VariableValue {
+                    value: v.to_string(),
+                    secret: false,
+                })
+        }
+        fn configure_component(
+            &self,
+            _: &Self::AppState,
+            _: &ComponentContext<'_>,
+        ) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn prepare(&self, _: &(), _: &mut InstanceBuilder) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn configure(
+        capabilities: &Capabilities,
+        manifest: &Manifest,
+        outbound: OutboundPolicy,
+    ) -> anyhow::Result<AppServices> {
+        let env = |_: &str| None;
+        capabilities.configure_app(
+            &AppContext {
+                manifest,
+                app_id: "t",
+                data_dir: Path::new("."),
+                outbound: &outbound,
+                variables: &[],
+                env: &env,
+            },
+            RuntimeConfig::empty(),
+        )
+    }
+
+    #[test]
+    fn allowed_host_templates_are_resolved_with_the_app_variables() {
+        let manifest = Manifest::from_str(
+            "spin_manifest_version = 2\n[application]\nname = \"t\"\n[variables]\nhost = { required = true }\n\
+             port = { default = \"6379\" }\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n[component.c]\nsource = \"c.wasm\"\n\
+             allowed_outbound_hosts = [\"redis://{{ host }}:{{ port }}\", \"https://example.com\"]\n",
+            "spin.toml",
+            ".",
+        )
+        .unwrap();
+        let capabilities = Capabilities::new()
+            .with(First)
+            .with(Vars(vec![("host", "cache.internal"), ("port", "6380")]));
+        let services = configure(&capabilities, &manifest, OutboundPolicy::NODE).unwrap();
+        let hosts = services.allowed_hosts("c").unwrap();
+        assert!(hosts.allows("redis", "cache.internal", 6380));
+        assert!(!hosts.allows("redis", "cache.internal", 6379));
+        assert!(hosts.allows("https", "example.com", 443));
+        assert_eq!(hosts.policy(), OutboundPolicy::NODE);
+        // Capabilities see the resolved list.
+        let (id, component) = manifest.components.iter().next().unwrap();
+        services
+            .configure_component(&manifest, id, component)
+            .unwrap();
+
+        // Without a value (here: no capability resolves variables), the app
+        // is refused, naming the component and the variable.
+        let err = configure(
+            &Capabilities::new().with(First),
+            &manifest,
+            OutboundPolicy::default(),
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("component `c`: allowed_outbound_hosts entry \"redis://{{ host }}:{{ port }}\" uses app variable `host`, which has no value"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn states_are_found_by_capability_not_by_state_type() {
         let manifest = Manifest::from_str(
@@ -605,11 +789,7 @@ mod tests {
         assert!(services.get::<Missing>().is_none());
         let (id, component) = manifest.components.iter().next().unwrap();
         let component = services
-            .configure_component(&ComponentContext {
-                manifest: &manifest,
-                id,
-                component,
-            })
+            .configure_component(&manifest, id, component)
             .unwrap();
         assert_eq!(component.get::<Second>().unwrap(), "Second/component");
     }

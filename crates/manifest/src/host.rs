@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::template::Template;
+
 /// The well-known port Spin assumes for a scheme when a pattern has none:
 /// http 80, https 443, postgres 5432, mysql 3306, redis 6379, mqtt 1883.
 pub fn default_port(scheme: &str) -> Option<u16> {
@@ -75,8 +77,11 @@ pub enum PortPattern {
 /// - IPv6 literals must be bracketed (`http://[::1]:8080`) except in CIDR
 ///   ranges, which use Spin's form (`*://ff00::/8:80`).
 /// - A bare `"self"` is accepted as a short form of `"http://self"`.
-/// - Variable templates (`"https://{{ host }}"`), which Spin resolves at
-///   runtime, are rejected: not supported yet.
+///
+/// Variable templates (`"https://{{ host }}"`) are not patterns: the manifest
+/// keeps such an entry as an [`AllowedHostEntry::Template`], and it is
+/// rendered from the app's variables and then parsed here when the app is
+/// loaded (as Spin does).
 ///
 /// As in Spin, a port range `a..b` excludes `b`, and a missing port means the
 /// scheme's well-known port (see [`default_port`]); other schemes need a port.
@@ -92,13 +97,22 @@ pub struct HostPattern {
 #[error("{message}")]
 pub struct HostPatternError {
     message: String,
+    reason: String,
 }
 
 impl HostPatternError {
     fn new(input: &str, reason: impl fmt::Display) -> HostPatternError {
+        let reason = reason.to_string();
         HostPatternError {
             message: format!("invalid allowed_outbound_hosts entry {input:?}: {reason}"),
+            reason,
         }
+    }
+
+    /// What is wrong and how to fix it, without the leading "invalid
+    /// allowed_outbound_hosts entry ...".
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -142,6 +156,14 @@ impl HostPattern {
     pub fn allows_self(&self) -> bool {
         matches!(self.host, HostMatch::Any | HostMatch::App)
             && (self.scheme_allows("http") || self.scheme_allows("https"))
+    }
+
+    /// True if the host part matches `host` (a name or an IP literal, with or
+    /// without IPv6 brackets), whatever the scheme and port: e.g. whether a
+    /// name may be looked up for the sockets this pattern grants. `self`
+    /// matches no host.
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.host_allows(host)
     }
 
     fn scheme_allows(&self, scheme: &str) -> bool {
@@ -241,7 +263,8 @@ fn parse(input: &str) -> Result<HostPattern, String> {
     }
     if s.contains("{{") {
         return Err(
-            "variable templates in allowed_outbound_hosts are not supported yet; write the host literally"
+            "\"{{\" is only allowed in the manifest, around a variable name \
+             (\"https://{{ api_host }}\"); a variable's value cannot hold a template"
                 .to_string(),
         );
     }
@@ -479,6 +502,50 @@ impl fmt::Debug for HostPattern {
     }
 }
 
+/// One `allowed_outbound_hosts` entry as the manifest writes it.
+///
+/// An entry without `{{` is parsed when the manifest is read. An entry with
+/// `{{ name }}` references to application variables
+/// (`"redis://{{ host }}:6379"`, `"*://{{ prefix }}/24:5000"`) is a template:
+/// the manifest checks its syntax and that every name is declared in
+/// `[variables]`, and the app's loader renders it from the variables' values
+/// and parses the result as a [`HostPattern`] (see
+/// `nimbus_outbound_networking::resolve_allowed_hosts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedHostEntry {
+    /// A literal entry, already parsed.
+    Pattern(HostPattern),
+    /// An entry with variable references, resolved when the app is loaded.
+    Template(Template),
+}
+
+impl AllowedHostEntry {
+    /// The parsed pattern of a literal entry; `None` for a template.
+    pub fn pattern(&self) -> Option<&HostPattern> {
+        match self {
+            AllowedHostEntry::Pattern(p) => Some(p),
+            AllowedHostEntry::Template(_) => None,
+        }
+    }
+}
+
+/// Prints the entry: a pattern in its canonical form, a template as written
+/// (references as `{{ name }}`).
+impl fmt::Display for AllowedHostEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowedHostEntry::Pattern(p) => fmt::Display::fmt(p, f),
+            AllowedHostEntry::Template(t) => fmt::Display::fmt(t, f),
+        }
+    }
+}
+
+impl From<HostPattern> for AllowedHostEntry {
+    fn from(pattern: HostPattern) -> Self {
+        AllowedHostEntry::Pattern(pattern)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,7 +615,7 @@ mod tests {
             ("http://[::1", "unclosed"),
             ("http://10.0.0.0/33", "too long"),
             ("insecure:allow-all", "*://*:*"),
-            ("https://{{ host }}", "not supported yet"),
+            ("https://{{ host }}", "only allowed in the manifest"),
         ];
         for (input, expected) in cases {
             let err = HostPattern::parse(input)

@@ -41,7 +41,9 @@
 //!
 //! let hello = manifest.component("hello").unwrap();
 //! assert_eq!(hello.limits.memory, Some(64 * 1024 * 1024));
-//! assert!(hello.allowed_outbound_hosts[0].allows("https", "example.com", 443));
+//! assert!(hello.allowed_outbound_hosts[0]
+//!     .pattern()
+//!     .is_some_and(|p| p.allows("https", "example.com", 443)));
 //! # Ok::<(), nimbus_manifest::ManifestError>(())
 //! ```
 //!
@@ -59,8 +61,8 @@
 //!
 //! Spin fields that Nimbus does not support yet are recognised and reported
 //! as errors with a hint, rather than as unknown fields: remote and registry component sources, component `dependencies`,
-//! `profile`, `static_response`, the deprecated `allowed_http_hosts` and
-//! variable templates in `allowed_outbound_hosts`. Spin's `tool` tables and `[application] targets`
+//! `profile`, `static_response` and the deprecated `allowed_http_hosts`.
+//! Spin's `tool` tables and `[application] targets`
 //! are accepted and ignored, as Spin does.
 
 #![warn(missing_docs)]
@@ -80,7 +82,8 @@ mod trigger;
 pub use error::{Diagnostic, Location, ManifestError, Note};
 pub use executor::Executor;
 pub use host::{
-    default_port, HostMatch, HostPattern, HostPatternError, PortPattern, SchemePattern,
+    default_port, AllowedHostEntry, HostMatch, HostPattern, HostPatternError, PortPattern,
+    SchemePattern,
 };
 pub use ids::{ComponentId, InvalidIdError, StoreLabel, VariableName};
 pub use manifest::{

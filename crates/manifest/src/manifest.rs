@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::error::{Diagnostic, Location, ManifestError};
-use crate::host::HostPattern;
+use crate::host::AllowedHostEntry;
 use crate::ids::{ComponentId, StoreLabel, VariableName};
 use crate::section::Section;
 use crate::template::Template;
@@ -112,8 +112,12 @@ pub struct Component {
     pub exclude_files: Vec<String>,
     /// `environment`: environment variables for the guest.
     pub environment: IndexMap<String, String>,
-    /// `allowed_outbound_hosts`.
-    pub allowed_outbound_hosts: Vec<HostPattern>,
+    /// `allowed_outbound_hosts`, as written: literal entries parsed,
+    /// templates (`"redis://{{ host }}:6379"`) to be resolved from the app's
+    /// variables when the app is loaded. Grants are checked against the
+    /// resolved list (`nimbus_outbound_networking::resolve_allowed_hosts`),
+    /// never this one.
+    pub allowed_outbound_hosts: Vec<AllowedHostEntry>,
     /// `key_value_stores`.
     pub key_value_stores: Vec<StoreLabel>,
     /// `sqlite_databases`.

@@ -714,6 +714,15 @@ fn hostile_guests_fail_alone_while_a_healthy_app_keeps_serving() {
         assert!(tcp_trap.accept().is_err(), "a guest connected over TCP");
         let mut buf = [0u8; 64];
         assert!(udp_trap.recv_from(&mut buf).is_err(), "a guest sent UDP");
+        // Its entries are http:// ones, which grant no socket; each refusal
+        // is logged with the entry to add.
+        let logs = node.wait_for_log("name lookup of localhost denied");
+        for line in [
+            "TCP socket denied: no allowed_outbound_hosts entry grants TCP",
+            "UDP socket denied: no allowed_outbound_hosts entry grants UDP",
+        ] {
+            assert!(logs.contains(line), "missing {line:?} in {logs}");
+        }
         format!(
             "tcp=denied udp=denied dns=denied ({})",
             text.lines()

@@ -700,3 +700,58 @@ fn json_access_logs_give_the_duration_as_a_number() {
     assert!(duration.as_f64().unwrap() >= 0.0, "{line}");
     assert_eq!(value["fields"]["status"], 200, "{line}");
 }
+
+#[test]
+fn templated_outbound_hosts_are_resolved_from_variables_at_load() {
+    let port = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = probe();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "templated"
+[variables]
+upstream_host = {{ default = "127.0.0.1" }}
+upstream_port = {{ required = true }}
+[[trigger.http]]
+route = "/..."
+component = "fetcher"
+[component.fetcher]
+source = "{probe}"
+allowed_outbound_hosts = ["http://{{{{ upstream_host }}}}:{{{{ upstream_port }}}}"]
+"#
+        ),
+    );
+    let port_value = format!("upstream_port={port}");
+    let server = Server::start_with(&manifest, &["--variable", &port_value]);
+    let allowed = server.get(&format!("/?do=fetch&url=http://127.0.0.1:{port}/"));
+    assert_eq!(allowed.text(), "upstream status: 200\n");
+    let other = server.get("/?do=fetch&url=http://127.0.0.1:1/");
+    assert_eq!(other.text(), "denied: ErrorCode::HttpRequestDenied\n");
+    drop(server);
+
+    // No value: the load fails, naming the variable and the component.
+    let (status, logs) = common::up_refused(common::up_command(&manifest, &[]));
+    assert!(!status.success());
+    assert!(
+        logs.contains("app variable `upstream_port` is required but has no value")
+            && logs.contains("component `fetcher`'s allowed_outbound_hosts"),
+        "{logs}"
+    );
+    // A value that makes no valid entry: the load fails, naming the entry
+    // and what it resolved to.
+    let (status, logs) = common::up_refused(common::up_command(
+        &manifest,
+        &["--variable", "upstream_port=http"],
+    ));
+    assert!(!status.success());
+    assert!(
+        logs.contains(
+            "component `fetcher`: allowed_outbound_hosts entry \"http://{{ upstream_host }}:{{ upstream_port }}\" \
+             resolves to \"http://127.0.0.1:http\", which is not a valid entry: invalid port \"http\""
+        ),
+        "{logs}"
+    );
+}

@@ -13,13 +13,29 @@
 //!   resolving again, so DNS rebinding cannot slip a private address in
 //!   between).
 //!
-//! Every outbound client capability (HTTP today; Redis, PostgreSQL, MySQL,
-//! MQTT, TCP sockets next) goes through this crate.
+//! - [`resolve_allowed_hosts`]: entries written as variable templates
+//!   (`"redis://{{ host }}:6379"`), rendered from the app's variables and
+//!   parsed when the app is loaded; a missing variable or an invalid result
+//!   refuses the app.
+//!
+//! - [`AllowedHosts::check_socket`] and [`AllowedHosts::allows_lookup`]:
+//!   which `wasi:sockets` destinations and name lookups an allow-list grants
+//!   (entries with scheme `tcp://`, `udp://` or `*://`, as Spin reads them),
+//!   with the same private-address guard.
+//!
+//! Every outbound client goes through this crate: outbound HTTP and
+//! `wasi:sockets` today; Redis, PostgreSQL, MySQL and MQTT next.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use nimbus_manifest::{HostMatch, HostPattern};
+
+mod sockets;
+mod templates;
+
+pub use sockets::Transport;
+pub use templates::{resolve_allowed_hosts, TemplateError, VariableValue};
 
 /// Whether outbound connections may reach loopback, private, link-local and
 /// unspecified addresses through a host *name* (or a wildcard) in
@@ -197,9 +213,41 @@ impl AllowedHosts {
     /// Resolves `host` (already [checked](AllowedHosts::check)) and, when the
     /// policy denies private destinations, checks every address: all must be
     /// public, or granted by address. Connect only to the addresses returned.
+    /// A private address refused is logged with the entry that would allow it.
     pub async fn resolve(
         &self,
         scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, OutboundError> {
+        let result = self.resolve_quietly(scheme, host, port).await;
+        if let Err(OutboundError::PrivateAddress { ip, .. }) = &result {
+            tracing::warn!(
+                component = %self.component,
+                "outbound request to {scheme}://{host}:{port} denied: {}",
+                self.private_hint(scheme, host, *ip, port)
+            );
+        }
+        result
+    }
+
+    /// [`AllowedHosts::resolve`] without the log line: the caller says what
+    /// was refused (sockets log once per destination).
+    pub(crate) async fn resolve_quietly(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, OutboundError> {
+        let addrs = self.lookup(host, port).await?;
+        self.guard(scheme, host, &addrs)?;
+        Ok(addrs)
+    }
+
+    /// The addresses of `host` (a name, or an IP literal) with `port`; at
+    /// least one.
+    pub(crate) async fn lookup(
+        &self,
         host: &str,
         port: u16,
     ) -> Result<Vec<SocketAddr>, OutboundError> {
@@ -221,32 +269,51 @@ impl AllowedHosts {
                 host: host.to_owned(),
             });
         }
+        Ok(addrs)
+    }
+
+    /// The private-address guard: when the policy denies private
+    /// destinations, every address `host` resolved to must be public, or
+    /// granted by address.
+    pub(crate) fn guard(
+        &self,
+        scheme: &str,
+        host: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<(), OutboundError> {
         if self.policy.private_destinations == PrivateDestinations::Allowed {
-            return Ok(addrs);
+            return Ok(());
         }
-        if let Some(private) = addrs
+        match addrs
             .iter()
             .find(|a| is_private(a.ip()) && !self.grants_address(scheme, a.ip(), a.port()))
         {
-            let ip = private.ip();
-            let literal = match ip {
-                IpAddr::V4(_) => ip.to_string(),
-                IpAddr::V6(_) => format!("[{ip}]"),
-            };
-            tracing::warn!(
-                component = %self.component,
-                "outbound request to {scheme}://{host}:{port} denied: {host} resolves to {ip}, a \
-                 loopback/private address, and this node does not allow private destinations; to \
-                 allow this address, add \"{scheme}://{literal}:{port}\" to allowed_outbound_hosts in \
-                 [component.{}] of the manifest, or start the node with --allow-private-outbound",
-                self.component
-            );
-            return Err(OutboundError::PrivateAddress {
+            Some(private) => Err(OutboundError::PrivateAddress {
                 host: host.to_owned(),
-                ip,
-            });
+                ip: private.ip(),
+            }),
+            None => Ok(()),
         }
-        Ok(addrs)
+    }
+
+    /// Why `host` (resolving to the private address `ip`) was refused, and
+    /// how to allow it.
+    pub(crate) fn private_hint(&self, scheme: &str, host: &str, ip: IpAddr, port: u16) -> String {
+        let literal = match ip {
+            IpAddr::V4(_) => ip.to_string(),
+            IpAddr::V6(_) => format!("[{ip}]"),
+        };
+        let what = if host.parse::<IpAddr>().is_ok() {
+            format!("{host} is a loopback/private address")
+        } else {
+            format!("{host} resolves to {ip}, a loopback/private address")
+        };
+        format!(
+            "{what}, and this node does not allow private destinations; to allow this \
+             address, add \"{scheme}://{literal}:{port}\" to allowed_outbound_hosts in \
+             [component.{}] of the manifest, or start the node with --allow-private-outbound",
+            self.component
+        )
     }
 }
 

@@ -40,8 +40,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use nimbus_capability::{
-    AppContext, AppServices, Capabilities, ComponentContext, ComponentServices, InstanceState,
-    OutboundPolicy,
+    AppContext, AppServices, Capabilities, ComponentServices, InstanceState, OutboundPolicy,
 };
 use nimbus_manifest::{Limits, Manifest};
 use nimbus_runtime::wasmtime::component::{Component, Linker};
@@ -159,11 +158,7 @@ impl TestAppBuilder {
         for (id, component) in &manifest.components {
             let code = compile(&engine, &manifest.resolve(&component.source))
                 .with_context(|| format!("component `{id}`"))?;
-            let component_services = services.configure_component(&ComponentContext {
-                manifest: &manifest,
-                id,
-                component,
-            })?;
+            let component_services = services.configure_component(&manifest, id, component)?;
             let pre = link(&linker, &code).with_context(|| format!("component `{id}`"))?;
             components.insert(
                 id.to_string(),

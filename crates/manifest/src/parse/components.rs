@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::walker::{non_empty, toml_key, Tbl, Val};
 use super::Parser;
-use crate::host::HostPattern;
+use crate::host::{AllowedHostEntry, HostPattern};
 use crate::ids::{StoreLabel, VariableName};
 use crate::manifest::{Component, ComponentLocations, FileMount, Limits, Variable};
 use crate::suggest::did_you_mean;
@@ -108,13 +108,7 @@ impl<'s> Parser<'s> {
             }
         }
 
-        let mut allowed_outbound_hosts = Vec::new();
-        for entry in self.opt_string_list(t, "allowed_outbound_hosts") {
-            match HostPattern::parse(entry.get_ref()) {
-                Ok(h) => allowed_outbound_hosts.push(h),
-                Err(e) => self.error(&entry.span(), e.to_string()),
-            }
-        }
+        let allowed_outbound_hosts = self.allowed_outbound_hosts(t, app_vars);
         if let Some((key, _)) = t.get("allowed_http_hosts") {
             let converted: Vec<String> = self
                 .opt_string_list(t, "allowed_http_hosts")
@@ -321,23 +315,8 @@ impl<'s> Parser<'s> {
                     );
                 }
                 Ok((template, refs)) => {
-                    for (var, offset) in refs {
-                        if app_vars.contains_key(&var) {
-                            continue;
-                        }
-                        let hint =
-                            match did_you_mean(var.as_str(), app_vars.keys().map(|k| k.as_str())) {
-                                Some(s) => format!("did you mean {s:?}?"),
-                                None => format!(
-                                    "declare it, e.g. `[variables] {var} = {{ required = true }}`"
-                                ),
-                            };
-                        let at = self.offset_in_string(&span, &text, offset);
-                        self.error(
-                            &(at..at),
-                            format!("component variable {raw:?} refers to {var:?}, which is not declared in [variables]; {hint}"),
-                        );
-                    }
+                    let what = format!("component variable {raw:?}");
+                    self.check_references(&span, &text, &refs, app_vars, &what);
                     if let Some(name) = name {
                         out.insert(name, template);
                     }
@@ -345,5 +324,73 @@ impl<'s> Parser<'s> {
             }
         }
         out
+    }
+
+    /// `allowed_outbound_hosts`: literal entries parsed as patterns, entries
+    /// with `{{ name }}` kept as templates (their names checked against
+    /// `[variables]`), resolved when the app is loaded.
+    fn allowed_outbound_hosts(
+        &mut self,
+        t: &Tbl,
+        app_vars: &IndexMap<VariableName, Variable>,
+    ) -> Vec<AllowedHostEntry> {
+        let mut out = Vec::new();
+        for entry in self.opt_string_list(t, "allowed_outbound_hosts") {
+            let text = entry.get_ref();
+            let span = entry.span();
+            if !text.contains("{{") {
+                match HostPattern::parse(text) {
+                    Ok(h) => out.push(AllowedHostEntry::Pattern(h)),
+                    Err(e) => self.error(&span, e.to_string()),
+                }
+                continue;
+            }
+            match Template::parse_with_offsets(text) {
+                Err(e) => {
+                    let at = self.offset_in_string(&span, text, e.offset);
+                    self.error(
+                        &(at..at),
+                        format!("in allowed_outbound_hosts entry {text:?}: {}", e.message),
+                    );
+                }
+                Ok((template, refs)) => {
+                    let what = format!("allowed_outbound_hosts entry {text:?}");
+                    if self.check_references(&span, text, &refs, app_vars, &what) {
+                        out.push(AllowedHostEntry::Template(template));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Reports every reference of a template (`text`, the string at `span`)
+    /// to a variable not declared in `[variables]`, pointing at its name;
+    /// true if there was none.
+    fn check_references(
+        &mut self,
+        span: &std::ops::Range<usize>,
+        text: &str,
+        refs: &[(VariableName, usize)],
+        app_vars: &IndexMap<VariableName, Variable>,
+        what: &str,
+    ) -> bool {
+        let mut ok = true;
+        for (var, offset) in refs {
+            if app_vars.contains_key(var) {
+                continue;
+            }
+            ok = false;
+            let hint = match did_you_mean(var.as_str(), app_vars.keys().map(|k| k.as_str())) {
+                Some(s) => format!("did you mean {s:?}?"),
+                None => format!("declare it, e.g. `[variables] {var} = {{ required = true }}`"),
+            };
+            let at = self.offset_in_string(span, text, *offset);
+            self.error(
+                &(at..at),
+                format!("{what} refers to {var:?}, which is not declared in [variables]; {hint}"),
+            );
+        }
+        ok
     }
 }

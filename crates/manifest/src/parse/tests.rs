@@ -171,3 +171,55 @@ fn tool_and_targets_are_ignored() {
          [[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n[component.c]\nsource = \"c.wasm\"\n[component.c.tool.clean]\ncommand = \"x\"\n"
     );
 }
+
+#[test]
+fn allowed_host_templates_are_kept_and_checked() {
+    let m = parse_ok(&format!(
+        "{HEAD}[variables]\nhost = {{ default = \"redis.example.com\" }}\naddr_prefix = {{ required = true }}\n\
+         [[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n[component.c]\nsource = \"c.wasm\"\n\
+         allowed_outbound_hosts = [\"redis://{{{{ host }}}}:6379\", \"*://{{{{addr_prefix}}}}/24:5000\", \"https://example.com\"]\n"
+    ));
+    let hosts = &m.component("c").unwrap().allowed_outbound_hosts;
+    assert_eq!(hosts.len(), 3);
+    match &hosts[0] {
+        crate::AllowedHostEntry::Template(t) => {
+            assert_eq!(t.to_string(), "redis://{{ host }}:6379");
+            assert_eq!(
+                t.variables().map(|v| v.as_str()).collect::<Vec<_>>(),
+                ["host"]
+            );
+        }
+        other => panic!("expected a template, got {other:?}"),
+    }
+    assert_eq!(hosts[1].to_string(), "*://{{ addr_prefix }}/24:5000");
+    assert!(hosts[1].pattern().is_none());
+    assert!(hosts[2]
+        .pattern()
+        .is_some_and(|p| p.allows("https", "example.com", 443)));
+}
+
+#[test]
+fn allowed_host_templates_need_declared_variables() {
+    // `allowed_outbound_hosts = ["https://{{ api_hots }}"]`: the name starts
+    // at column 39.
+    let e = parse_err(&format!(
+        "{HEAD}[variables]\napi_host = {{ required = true }}\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n\
+         [component.c]\nsource = \"c.wasm\"\nallowed_outbound_hosts = [\"https://{{{{ api_hots }}}}\"]\n"
+    ));
+    assert!(e.starts_with("spin.toml:11:39: "), "{e}");
+    assert!(
+        e.contains("allowed_outbound_hosts entry \"https://{{ api_hots }}\" refers to \"api_hots\", which is not declared in [variables]; did you mean \"api_host\"?"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n\
+         [component.c]\nsource = \"c.wasm\"\nallowed_outbound_hosts = [\"https://{{{{ host }}\"]\n"
+    ));
+    assert!(e.contains("in allowed_outbound_hosts entry"), "{e}");
+    assert!(e.contains("unmatched \"{{\""), "{e}");
+    let e = parse_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"c\"\n\
+         [component.c]\nsource = \"c.wasm\"\nallowed_outbound_hosts = [\"https://{{{{ Host }}}}\"]\n"
+    ));
+    assert!(e.contains("invalid variable name \"Host\""), "{e}");
+}
