@@ -269,11 +269,12 @@ impl Capability for WasiCapability {
         // Rust's std on wasip2 imports the CLI interfaces even in an HTTP
         // component; they get only what the manifest grants.
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
-        // Name lookups checked per name, socket refusals logged (0.2).
-        sockets::add_to_linker(linker)?;
         // WASI 0.3: the same context (args, env, preopens, clocks, sockets
         // check) behind the 0.3 interfaces.
         wasmtime_wasi::p3::add_to_linker(linker)?;
+        // Then the shadows: name lookups checked per name (0.2 and 0.3),
+        // socket refusals logged.
+        sockets::add_to_linker(linker)?;
         Ok(())
     }
 

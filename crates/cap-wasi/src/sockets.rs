@@ -52,9 +52,11 @@
 //!
 //! The address check is Wasmtime's `socket_addr_check` hook of the
 //! `WasiCtx`, which its WASI 0.2 and 0.3 socket implementations both call,
-//! so `wasi:sockets@0.3` will be checked the same way once it is linked. The
-//! shadowed functions (name lookup, socket creation) are WASI 0.2's; 0.3's
-//! would need the same shadows.
+//! so `wasi:sockets@0.3` connections and datagrams are checked the same way.
+//! WASI 0.3's `resolve-addresses` is shadowed as well ([`add_to_linker`]):
+//! the name is checked as for 0.2, then resolved as Wasmtime does (an IP
+//! literal is itself; a name through the system resolver). Creating a 0.3
+//! socket for an ungranted transport fails in Wasmtime without a log line.
 
 use std::collections::HashSet;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -357,20 +359,62 @@ fn guarded(state: &mut InstanceState) -> Guarded<'_> {
     Guarded(state)
 }
 
-/// Shadows, in a linker that already has Wasmtime's WASI 0.2, the functions
-/// this module guards: `wasi:sockets/ip-name-lookup` (names checked against
-/// the grants) and `create-tcp-socket` / `create-udp-socket` (denials
-/// logged); each then calls Wasmtime's own implementation.
+/// Shadows, in a linker that already has Wasmtime's WASI 0.2 and 0.3, the
+/// functions this module guards: `wasi:sockets/ip-name-lookup` 0.2 and 0.3
+/// (names checked against the grants) and 0.2's `create-tcp-socket` /
+/// `create-udp-socket` (denials logged); each then does what Wasmtime's own
+/// implementation does.
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
     let result = (|| {
         ip_name_lookup::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
+        lookup3::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
         tcp_create_socket::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
         udp_create_socket::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
         anyhow::Ok(())
     })();
     linker.allow_shadowing(false);
     result
+}
+
+use wasmtime_wasi::p3::bindings::sockets::ip_name_lookup as lookup3;
+use wasmtime_wasi::p3::bindings::sockets::types::IpAddress as IpAddress3;
+
+impl lookup3::Host for Guarded<'_> {}
+
+// WASI 0.3's `resolve-addresses` (an async function): checked like 0.2's,
+// then resolved as Wasmtime's own implementation does.
+impl<U> lookup3::HostWithStore<U> for GuardedSockets {
+    async fn resolve_addresses(
+        store: &wasmtime::component::Accessor<U, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<Vec<IpAddress3>, lookup3::ErrorCode>> {
+        let sockets = store.with(|mut view| view.get().sockets());
+        if let Err(code) = sockets.check_lookup(&name) {
+            return Ok(Err(match code {
+                ErrorCode::InvalidArgument => lookup3::ErrorCode::InvalidArgument,
+                _ => lookup3::ErrorCode::AccessDenied,
+            }));
+        }
+        let domain = match url::Host::parse(&name) {
+            Ok(url::Host::Domain(domain)) => domain,
+            Ok(url::Host::Ipv4(addr)) => return Ok(Ok(vec![std::net::IpAddr::V4(addr).into()])),
+            Ok(url::Host::Ipv6(addr)) => return Ok(Ok(vec![std::net::IpAddr::V6(addr).into()])),
+            Err(_) => match name.parse::<Ipv6Addr>() {
+                Ok(addr) => return Ok(Ok(vec![std::net::IpAddr::V6(addr).into()])),
+                Err(_) => return Ok(Err(lookup3::ErrorCode::InvalidArgument)),
+            },
+        };
+        let resolved = tokio::net::lookup_host((domain.as_str(), 0)).await;
+        let addresses = match resolved {
+            Ok(addrs) => Ok(addrs.map(|addr| addr.ip().to_canonical().into()).collect()),
+            Err(err) => {
+                tracing::debug!("DNS resolution of `{domain}` failed: {err}");
+                Err(lookup3::ErrorCode::NameUnresolvable)
+            }
+        };
+        Ok(addresses)
+    }
 }
 
 // The interfaces above use `wasi:sockets/network`: its host traits, as

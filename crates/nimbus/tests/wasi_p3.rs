@@ -135,6 +135,7 @@ name = "spin-sdk-apps"
 
 [variables]
 greeting = {{ default = "hej" }}
+upstream = {{ default = "127.0.0.1:{upstream_port}" }}
 
 # spin-sdk 7 everywhere else; the same source built with spin-sdk 6 under
 # /six; a spin-sdk 5 key-value component under /get and /set.
@@ -162,7 +163,8 @@ component = "five"
 source = "{seven}"
 key_value_stores = ["default"]
 sqlite_databases = ["default"]
-allowed_outbound_hosts = ["http://127.0.0.1:{upstream_port}"]
+# A variable template, resolved at load.
+allowed_outbound_hosts = ["http://{{{{ upstream }}}}"]
 [component.seven.variables]
 message = "{{{{ greeting }}}} from seven"
 
@@ -286,4 +288,60 @@ async fn p3_handler_has_the_limits_of_a_0_2_one() {
     let (status, _, body) = send(&trigger, get("/stream/ok?chunks=1")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.ends_with("chunk 1\n"), "{body}");
+}
+
+/// A TCP listener on 127.0.0.1 that echoes the first 4 bytes of every
+/// connection; its port.
+fn tcp_echo() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4];
+            if stream.read_exact(&mut buf).is_ok() {
+                let _ = stream.write_all(&buf);
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn p3_sockets_reach_only_what_allowed_outbound_hosts_grants() {
+    let granted = tcp_echo();
+    let other = tcp_echo();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "p3-sockets"
+
+[[trigger.http]]
+route = "/..."
+component = "client"
+
+[component.client]
+source = "{}"
+allowed_outbound_hosts = ["tcp://127.0.0.1:{granted}", "tcp://localhost:{granted}"]
+"#,
+        guest("guests-p3", "p3-http-stream")
+    );
+    let (trigger, _dir) = trigger(&manifest);
+    let (status, _, body) = send(&trigger, get(&format!("/?do=tcp&to=127.0.0.1:{granted}"))).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "tcp: reply \"ping\"")
+    );
+    // A granted name is looked up (wasi:sockets/ip-name-lookup@0.3.0), then
+    // its address is connected to.
+    let (_, _, body) = send(&trigger, get(&format!("/?do=tcp&to=localhost:{granted}"))).await;
+    assert_eq!(body, "tcp: reply \"ping\"");
+    // Another port of the same host: refused by the socket check.
+    let (_, _, body) = send(&trigger, get(&format!("/?do=tcp&to=127.0.0.1:{other}"))).await;
+    assert_eq!(body, "tcp: connect: ErrorCode::AccessDenied");
+    // A name no entry grants is not even looked up.
+    let (_, _, body) = send(&trigger, get(&format!("/?do=tcp&to=example.com:{granted}"))).await;
+    assert_eq!(body, "tcp: lookup: ErrorCode::AccessDenied");
 }

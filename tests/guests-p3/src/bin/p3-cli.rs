@@ -6,7 +6,6 @@
 //! - `clocks`: checks the wall clock, the monotonic clock and `wait-for`;
 //! - `random`: prints how many random bytes it got and whether two draws differ;
 //! - `exit`: calls `wasi:cli/exit.exit(err)`; `fail`: returns `Err` from `run`;
-//! - `tcp HOST:PORT`: connects with `wasi:sockets@0.3.0`, sends `ping`, prints the reply.
 
 use wasip3::cli::{environment, exit, stdout};
 use wasip3::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
@@ -96,10 +95,6 @@ impl wasip3::exports::cli::run::Guest for Cli {
             }
             "exit" => exit::exit(Err(())),
             "fail" => return Err(()),
-            "tcp" => {
-                let target = args.get(2).cloned().unwrap_or_default();
-                print(format!("p3 tcp: {}\n", tcp_ping(&target).await)).await;
-            }
             other => {
                 print(format!("unknown command {other:?}\n")).await;
                 return Err(());
@@ -107,41 +102,6 @@ impl wasip3::exports::cli::run::Guest for Cli {
         }
         Ok(())
     }
-}
-
-async fn tcp_ping(target: &str) -> String {
-    use wasip3::sockets::types::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket};
-    let Some((ip, port)) = target.rsplit_once(':') else {
-        return "bad target".into();
-    };
-    let (Ok(ip), Ok(port)) = (ip.parse::<std::net::Ipv4Addr>(), port.parse::<u16>()) else {
-        return "bad target".into();
-    };
-    let socket = match TcpSocket::create(IpAddressFamily::Ipv4) {
-        Ok(socket) => socket,
-        Err(err) => return format!("create failed: {err:?}"),
-    };
-    let [a, b, c, d] = ip.octets();
-    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (a, b, c, d) });
-    if let Err(err) = socket.connect(address).await {
-        return format!("connect failed: {err:?}");
-    }
-    let (mut tx, rx) = wit_stream::new();
-    let sent = socket.send(rx);
-    tx.write_all(b"ping".to_vec()).await;
-    drop(tx);
-    if let Err(err) = sent.await {
-        return format!("send failed: {err:?}");
-    }
-    let (mut reply, _done) = socket.receive();
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        match reply.next().await {
-            Some(byte) => got.push(byte),
-            None => break,
-        }
-    }
-    format!("reply {:?}", String::from_utf8_lossy(&got))
 }
 
 fn main() {}

@@ -8,6 +8,10 @@
 //! one: `?do=memory` grows its memory by 64 MiB, `?do=resources` makes
 //! 100,000 `fields` resources (answering 200 if the host let it),
 //! `?do=trap` traps, `?do=spin` loops forever.
+//!
+//! `?do=tcp&to=HOST:PORT` connects with `wasi:sockets@0.3.0` (looking HOST
+//! up with `ip-name-lookup` when it is a name), sends `ping` and answers
+//! `tcp: reply "…"` or `tcp: <the step that failed>: <error>`.
 
 use wasip3::http::types::{ErrorCode, Fields, Request, Response};
 use wasip3::{wit_bindgen, wit_future, wit_stream};
@@ -43,6 +47,17 @@ impl wasip3::exports::http::handler::Guest for Streamer {
                     return Ok(response);
                 }
                 "trap" => core::arch::wasm32::unreachable(),
+                "tcp" => {
+                    let target = path.split_once("to=").map(|(_, t)| t).unwrap_or_default();
+                    let text = format!("tcp: {}", tcp_ping(target).await);
+                    let (mut body_tx, body_rx) = wit_stream::new();
+                    let (response, _) =
+                        Response::new(Fields::new(), Some(body_rx), wit_future::new(|| Ok(None)).1);
+                    wit_bindgen::spawn(async move {
+                        body_tx.write_all(text.into_bytes()).await;
+                    });
+                    return Ok(response);
+                }
                 "spin" => loop {
                     std::hint::black_box(&path);
                 },
@@ -80,6 +95,56 @@ impl wasip3::exports::http::handler::Guest for Streamer {
         });
         Ok(response)
     }
+}
+
+async fn tcp_ping(target: &str) -> String {
+    use wasip3::sockets::types::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket};
+    let Some((host, port)) = target.rsplit_once(':') else {
+        return "bad target".into();
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return "bad target".into();
+    };
+    let ip = match host.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => ip,
+        Err(_) => match wasip3::sockets::ip_name_lookup::resolve_addresses(host.to_string()).await {
+            Ok(addresses) => match addresses.into_iter().find_map(|a| match a {
+                wasip3::sockets::types::IpAddress::Ipv4((a, b, c, d)) => {
+                    Some(std::net::Ipv4Addr::new(a, b, c, d))
+                }
+                _ => None,
+            }) {
+                Some(ip) => ip,
+                None => return "lookup: no IPv4 address".into(),
+            },
+            Err(err) => return format!("lookup: {err:?}"),
+        },
+    };
+    let socket = match TcpSocket::create(IpAddressFamily::Ipv4) {
+        Ok(socket) => socket,
+        Err(err) => return format!("create: {err:?}"),
+    };
+    let [a, b, c, d] = ip.octets();
+    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (a, b, c, d) });
+    if let Err(err) = socket.connect(address).await {
+        return format!("connect: {err:?}");
+    }
+    let (mut tx, rx) = wit_stream::new();
+    let sent = socket.send(rx);
+    tx.write_all(b"ping".to_vec()).await;
+    drop(tx);
+    if let Err(err) = sent.await {
+        return format!("send: {err:?}");
+    }
+    let (mut reply, _done) = socket.receive();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        match reply.next().await {
+            Some(byte) => got.push(byte),
+            None => break,
+        }
+    }
+    format!("reply {:?}", String::from_utf8_lossy(&got))
 }
 
 fn main() {}
