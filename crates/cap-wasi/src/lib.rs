@@ -272,8 +272,10 @@ impl Capability for WasiCapability {
         // Name lookups checked per name, socket refusals logged (0.2).
         sockets::add_to_linker(linker)?;
         // WASI 0.3: the same context (args, env, preopens, clocks, sockets
-        // check) behind the 0.3 interfaces.
-        wasmtime_wasi::p3::add_to_linker(linker)?;
+        // check) behind the 0.3 interfaces (concurrent engine only).
+        if nimbus_capability::links_concurrent(linker) {
+            wasmtime_wasi::p3::add_to_linker(linker)?;
+        }
         Ok(())
     }
 
