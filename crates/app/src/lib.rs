@@ -14,11 +14,9 @@ use nimbus_cap_sqlite::SqliteCapability;
 use nimbus_cap_variables::VariablesCapability;
 use nimbus_cap_wasi::WasiCapability;
 pub use nimbus_capability::{App, AppComponent};
-use nimbus_capability::{AppContext, Capabilities, InstanceState, OutboundPolicy};
+use nimbus_capability::{AppContext, Capabilities, Linkers, OutboundPolicy};
 use nimbus_manifest::Manifest;
-use nimbus_runtime::wasmtime::component::Linker;
-use nimbus_runtime::wasmtime::Engine;
-use nimbus_runtime::Loader;
+use nimbus_runtime::{Engines, Loader};
 use nimbus_runtime_config::RuntimeConfig;
 
 /// The host services this build of nimbus offers, in linking order: the one
@@ -34,25 +32,26 @@ pub fn capabilities() -> Capabilities {
         .with(VariablesCapability)
 }
 
-/// What every app on one engine shares: the loader (and its compile cache),
-/// the capabilities, and the one component linker built from them (a node
-/// loads thousands of apps; they all link against the same host functions).
+/// What every app of a host shares: the loader (and its compile cache), the
+/// capabilities, and the component linkers built from them, one per engine
+/// (a node loads thousands of apps; they all link against the same host
+/// functions).
 #[derive(Clone)]
 pub struct AppHost {
     loader: Arc<Loader>,
     capabilities: Capabilities,
-    linker: Arc<Linker<InstanceState>>,
+    linkers: Arc<Linkers>,
 }
 
 impl AppHost {
     /// A host for apps loaded through `loader`, with [`capabilities`].
     pub fn new(loader: Arc<Loader>) -> anyhow::Result<AppHost> {
         let capabilities = capabilities();
-        let linker = Arc::new(capabilities.linker(loader.engine())?);
+        let linkers = Arc::new(capabilities.linkers(loader.engines())?);
         Ok(AppHost {
             loader,
             capabilities,
-            linker,
+            linkers,
         })
     }
 
@@ -61,9 +60,9 @@ impl AppHost {
         &self.loader
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        self.loader.engine()
+    /// The engines (their epochs need an [`nimbus_runtime::EpochTicker`]).
+    pub fn engines(&self) -> &Engines {
+        self.loader.engines()
     }
 }
 
@@ -159,7 +158,7 @@ impl AppHost {
             manifest,
             components,
             services,
-            self.linker.clone(),
+            self.linkers.clone(),
         ))
     }
 }

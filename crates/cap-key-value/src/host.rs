@@ -116,14 +116,18 @@ pub fn add_wasi_keyvalue_to_linker<T: Send + 'static>(
     Ok(())
 }
 
-/// Adds `fermyon:spin/key-value@2.0.0` and `spin:key-value@3.0.0` to
-/// `linker`.
+/// Adds `fermyon:spin/key-value@2.0.0` and, when `linker` takes concurrent
+/// host functions ([`nimbus_capability::links_concurrent`]),
+/// `spin:key-value@3.0.0` to `linker`.
 pub fn add_spin_key_value_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> KeyValueView<'_>,
 ) -> wasmtime::Result<()> {
     sp::add_to_linker::<T, HasKeyValue>(linker, get)?;
-    sp3::add_to_linker::<T, HasKeyValue>(linker, get)
+    if nimbus_capability::links_concurrent(linker) {
+        sp3::add_to_linker::<T, HasKeyValue>(linker, get)?;
+    }
+    Ok(())
 }
 
 impl KeyValueView<'_> {

@@ -121,8 +121,11 @@ impl Capability for OutboundHttpCapability {
     fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
         // `wasi:http@0.3.0` (`client`, `types`): the same hooks decide, so a
-        // 0.3 guest is granted exactly what a 0.2 guest is.
-        wasmtime_wasi_http::p3::add_to_linker(linker)?;
+        // 0.3 guest is granted exactly what a 0.2 guest is (concurrent
+        // engine only).
+        if nimbus_capability::links_concurrent(linker) {
+            wasmtime_wasi_http::p3::add_to_linker(linker)?;
+        }
         Ok(())
     }
 

@@ -87,7 +87,9 @@ impl HasData for HasSqlite {
     type Data<'a> = SqliteView<'a>;
 }
 
-/// Adds `fermyon:spin/sqlite@2.0.0` to `linker`; `get` picks this
+/// Adds `fermyon:spin/sqlite@2.0.0` (and `spin:sqlite@3.1.0` when `linker`
+/// takes concurrent host functions, see
+/// [`nimbus_capability::links_concurrent`]) to `linker`; `get` picks this
 /// capability's parts out of the store's state.
 ///
 /// The host functions are async and run SQLite on Tokio's blocking thread
@@ -98,7 +100,10 @@ pub fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> SqliteView<'_>,
 ) -> wasmtime::Result<()> {
     sqlite::add_to_linker::<T, HasSqlite>(linker, get)?;
-    sqlite3::add_to_linker::<T, HasSqlite>(linker, get)
+    if nimbus_capability::links_concurrent(linker) {
+        sqlite3::add_to_linker::<T, HasSqlite>(linker, get)?;
+    }
+    Ok(())
 }
 
 impl sqlite::Host for SqliteView<'_> {}

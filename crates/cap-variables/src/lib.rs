@@ -390,14 +390,18 @@ impl VariablesInstance {
     }
 }
 
-/// Adds `fermyon:spin/variables@2.0.0` and `wasi:config/store@0.2.0-rc.1` to
-/// `linker`; `get` picks this capability's state out of the store's.
+/// Adds `fermyon:spin/variables@2.0.0` and `wasi:config/store@0.2.0-rc.1`
+/// (and `spin:variables@3.0.0` when `linker` takes concurrent host
+/// functions, see [`nimbus_capability::links_concurrent`]) to `linker`;
+/// `get` picks this capability's state out of the store's.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut VariablesInstance,
 ) -> wasmtime::Result<()> {
     spin_variables::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
-    spin_variables3::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
+    if nimbus_capability::links_concurrent(linker) {
+        spin_variables3::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
+    }
     wasi_config::add_to_linker::<T, HasSelf<VariablesInstance>>(linker, get)?;
     Ok(())
 }

@@ -270,10 +270,12 @@ impl Capability for WasiCapability {
         // component; they get only what the manifest grants.
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
         // WASI 0.3: the same context (args, env, preopens, clocks, sockets
-        // check) behind the 0.3 interfaces.
-        wasmtime_wasi::p3::add_to_linker(linker)?;
-        // Then the shadows: name lookups checked per name (0.2 and 0.3),
-        // socket refusals logged.
+        // check) behind the 0.3 interfaces (concurrent engine only).
+        if nimbus_capability::links_concurrent(linker) {
+            wasmtime_wasi::p3::add_to_linker(linker)?;
+        }
+        // Then the shadows: name lookups checked per name (0.2, and 0.3 on
+        // the concurrent engine), socket refusals logged.
         sockets::add_to_linker(linker)?;
         Ok(())
     }

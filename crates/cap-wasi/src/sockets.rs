@@ -368,7 +368,9 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
     let result = (|| {
         ip_name_lookup::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
-        lookup3::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
+        if nimbus_capability::links_concurrent(linker) {
+            lookup3::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
+        }
         tcp_create_socket::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
         udp_create_socket::add_to_linker::<InstanceState, GuardedSockets>(linker, guarded)?;
         anyhow::Ok(())

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use nimbus_manifest::{ComponentId, Limits, Manifest};
 use nimbus_runtime::wasmtime::component::Linker;
 use nimbus_runtime::wasmtime::Engine;
-use nimbus_runtime::SharedCode;
+use nimbus_runtime::{Compiled, SharedCode};
 
 use crate::{AppServices, ComponentServices, InstanceState};
 
@@ -25,12 +25,37 @@ pub struct AppComponent {
     pub limits: Limits,
 }
 
+/// The component linkers of a host: one per engine of its
+/// [`nimbus_runtime::Engines`], each holding the host functions that engine
+/// supports.
+pub struct Linkers {
+    sync: Linker<InstanceState>,
+    concurrent: Linker<InstanceState>,
+}
+
+impl Linkers {
+    /// The linkers of the sync and the concurrent engine.
+    pub fn new(sync: Linker<InstanceState>, concurrent: Linker<InstanceState>) -> Linkers {
+        Linkers { sync, concurrent }
+    }
+
+    /// The linker for code compiled by `engine` (the sync one unless
+    /// `engine` is the concurrent one's).
+    pub fn for_engine(&self, engine: &Engine) -> &Linker<InstanceState> {
+        if Engine::same(engine, self.concurrent.engine()) {
+            &self.concurrent
+        } else {
+            &self.sync
+        }
+    }
+}
+
 /// An app ready to serve.
 pub struct App {
     manifest: Manifest,
     components: IndexMap<ComponentId, Arc<AppComponent>>,
     services: AppServices,
-    linker: Arc<Linker<InstanceState>>,
+    linkers: Arc<Linkers>,
 }
 
 impl App {
@@ -39,7 +64,7 @@ impl App {
         manifest: Manifest,
         components: Vec<AppComponent>,
         services: AppServices,
-        linker: Arc<Linker<InstanceState>>,
+        linkers: Arc<Linkers>,
     ) -> App {
         App {
             manifest,
@@ -48,13 +73,8 @@ impl App {
                 .map(|c| (c.id.clone(), Arc::new(c)))
                 .collect(),
             services,
-            linker,
+            linkers,
         }
-    }
-
-    /// The engine the app's code is compiled for.
-    pub fn engine(&self) -> &Engine {
-        self.linker.engine()
     }
 
     /// The manifest the app was loaded from.
@@ -67,9 +87,10 @@ impl App {
         &self.services
     }
 
-    /// The component linker every component of the app instantiates with.
-    pub fn linker(&self) -> &Linker<InstanceState> {
-        &self.linker
+    /// The component linker `compiled` instantiates with: the one of its
+    /// engine ([`Compiled::engine`]).
+    pub fn linker(&self, compiled: &Compiled) -> &Linker<InstanceState> {
+        self.linkers.for_engine(compiled.engine())
     }
 
     /// A component by id.

@@ -32,7 +32,7 @@
 
 mod app;
 
-pub use app::{App, AppComponent};
+pub use app::{App, AppComponent, Linkers};
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -95,7 +95,12 @@ pub trait Capability: Send + Sync + 'static {
     /// no other capability uses (slots are found by type).
     type InstanceState: Send + 'static;
 
-    /// Adds this capability's host interfaces to `linker` (once per engine).
+    /// Adds this capability's host interfaces to `linker` (once per engine:
+    /// a host has two, see [`nimbus_runtime::Engines`]). Interfaces whose
+    /// host functions are concurrent (WASI 0.3, `spin:*@3`, anything added
+    /// with `func_wrap_concurrent`) go only into a linker for which
+    /// [`links_concurrent`] is true: the sync engine's linker refuses them,
+    /// and no component that imports them is compiled for that engine.
     fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
 
     /// Configures the app: `config` is its runtime-config section (`None`
@@ -133,6 +138,13 @@ pub trait Capability: Send + Sync + 'static {
         component: &Self::ComponentState,
         builder: &mut InstanceBuilder,
     ) -> anyhow::Result<Self::InstanceState>;
+}
+
+/// Whether `linker` is for an engine with concurrency support (the
+/// concurrent one of [`nimbus_runtime::Engines`]), so that it takes host
+/// functions of the component-model async ABI (WASI 0.3, `spin:*@3`).
+pub fn links_concurrent<T>(linker: &Linker<T>) -> bool {
+    linker.engine().get_concurrency_support()
 }
 
 /// What a capability learns about the app it configures.
@@ -301,6 +313,14 @@ impl Capabilities {
                 .with_context(|| format!("cannot link the {} capability", capability.name()))?;
         }
         Ok(linker)
+    }
+
+    /// [`Capabilities::linker`] for each of `engines`.
+    pub fn linkers(&self, engines: &nimbus_runtime::Engines) -> anyhow::Result<Linkers> {
+        Ok(Linkers::new(
+            self.linker(engines.sync())?,
+            self.linker(engines.concurrent())?,
+        ))
     }
 
     /// Configures every capability for an app, each taking its own section of

@@ -46,7 +46,7 @@ impl PoolSize {
     };
 }
 
-/// Every setting of the one [`Engine`], in one place, so that `nimbus run`,
+/// Every setting of the [`Engines`], in one place, so that `nimbus run`,
 /// `nimbus compile` and `nimbus up` build compatible engines.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -76,7 +76,7 @@ impl EngineConfig {
     /// Table elements per table in the pool.
     pub const TABLE_ELEMENTS: usize = 100_000;
 
-    fn wasmtime_config(&self) -> Config {
+    fn wasmtime_config(&self, concurrent: bool) -> Config {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.consume_fuel(self.consume_fuel);
@@ -87,9 +87,13 @@ impl EngineConfig {
         config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
         config.wasm_component_model(true);
         // WASI 0.3 components (and Spin SDK 6/7 ones) use the component-model
-        // async ABI: `task.return`, `stream`/`future`, async exports. Stackless
-        // (callback) async only; 0.2 components do not pay for it.
-        config.wasm_component_model_async(true);
+        // async ABI: `task.return`, `stream`/`future`, async exports
+        // (stackless, callback async only). Only the concurrent engine has it:
+        // with concurrency support on, every call of an export goes through
+        // the store's event loop and every store drop disposes a worker
+        // fiber, which costs a 0.2 guest 10-20% of its requests per second.
+        config.wasm_component_model_async(concurrent);
+        config.concurrency_support(concurrent);
         config
     }
 
@@ -119,10 +123,22 @@ impl EngineConfig {
         pooling
     }
 
-    /// Builds the engine.
-    pub fn build(&self) -> anyhow::Result<Engine> {
+    /// Builds both engines: the sync one (WASI 0.2 components and core
+    /// modules) and the concurrent one (components that use the
+    /// component-model async ABI, such as WASI 0.3 ones). Both get the same
+    /// pool size: slots are address-space reservations, committed only when
+    /// used, so a 0.3 guest keeps the pooling allocator's fast instantiation
+    /// without costing a host that runs none.
+    pub fn build(&self) -> anyhow::Result<Engines> {
+        Ok(Engines {
+            sync: self.build_one(false)?,
+            concurrent: self.build_one(true)?,
+        })
+    }
+
+    fn build_one(&self, concurrent: bool) -> anyhow::Result<Engine> {
         if let Some(pool) = self.pool {
-            let mut config = self.wasmtime_config();
+            let mut config = self.wasmtime_config(concurrent);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(Self::pooling_config(
                 pool,
             )));
@@ -133,10 +149,54 @@ impl EngineConfig {
                 ),
             }
         }
-        let config = self.wasmtime_config();
+        let config = self.wasmtime_config(concurrent);
         Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("failed to create the Wasmtime engine")
+    }
+}
+
+/// The two engines every host runs, built from one [`EngineConfig`]: code
+/// compiled by one runs only in stores and linkers of the same one.
+///
+/// - [`Engines::sync`] has the component-model async ABI and Wasmtime's
+///   concurrency support off: WASI 0.2 components and core modules, which
+///   are called directly on a fiber (no event loop per call).
+/// - [`Engines::concurrent`] has them on: components that use
+///   `task.return`, `stream`, `future` or async functions (WASI 0.3,
+///   `spin:*@3`), which need the store's event loop.
+///
+/// The [`crate::Loader`] picks the engine per component; triggers then use
+/// the engine of the compiled code ([`crate::Compiled::engine`]).
+#[derive(Clone)]
+pub struct Engines {
+    sync: Engine,
+    concurrent: Engine,
+}
+
+impl Engines {
+    /// The engine of WASI 0.2 components and core modules.
+    pub fn sync(&self) -> &Engine {
+        &self.sync
+    }
+
+    /// The engine of components that use the component-model async ABI.
+    pub fn concurrent(&self) -> &Engine {
+        &self.concurrent
+    }
+
+    /// Whether `engine` is the concurrent one (by identity).
+    pub fn is_concurrent(&self, engine: &Engine) -> bool {
+        Engine::same(engine, &self.concurrent)
+    }
+}
+
+impl<'a> IntoIterator for &'a Engines {
+    type Item = &'a Engine;
+    type IntoIter = std::array::IntoIter<&'a Engine, 2>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        [&self.sync, &self.concurrent].into_iter()
     }
 }
 
@@ -151,26 +211,29 @@ pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// A background thread that advances the engine's epoch every [`EPOCH_TICK`],
-/// so that stores with an epoch deadline are interrupted on time. Stops when
-/// dropped.
+/// A background thread that advances the epoch of its engines every
+/// [`EPOCH_TICK`], so that stores with an epoch deadline are interrupted on
+/// time. Stops when dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    /// Starts ticking `engine`'s epoch.
-    pub fn start(engine: &Engine) -> EpochTicker {
+    /// Starts ticking the epoch of every engine in `engines`: `&Engines`
+    /// for both of a host's, `[engine]` for one.
+    pub fn start<'a>(engines: impl IntoIterator<Item = &'a Engine>) -> EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
-        let engine = engine.clone();
+        let engines: Vec<Engine> = engines.into_iter().cloned().collect();
         let thread_stop = stop.clone();
         let thread = std::thread::Builder::new()
             .name("nimbus-epoch".into())
             .spawn(move || {
                 while !thread_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .ok();
@@ -222,8 +285,22 @@ mod tests {
         .build()
         .unwrap();
         let pooled = EngineConfig::default().build().unwrap();
-        assert_ne!(engine_fingerprint(&plain), engine_fingerprint(&fuel));
-        // The allocator does not change compiled code: one cache serves both.
-        assert_eq!(engine_fingerprint(&plain), engine_fingerprint(&pooled));
+        for (plain, fuel, pooled) in [
+            (plain.sync(), fuel.sync(), pooled.sync()),
+            (plain.concurrent(), fuel.concurrent(), pooled.concurrent()),
+        ] {
+            assert_ne!(engine_fingerprint(plain), engine_fingerprint(fuel));
+            // The allocator does not change compiled code: one cache serves both.
+            assert_eq!(engine_fingerprint(plain), engine_fingerprint(pooled));
+        }
+        // The two engines compile differently: separate cache entries.
+        assert_ne!(
+            engine_fingerprint(plain.sync()),
+            engine_fingerprint(plain.concurrent())
+        );
+        assert!(!plain.sync().get_concurrency_support());
+        assert!(plain.concurrent().get_concurrency_support());
+        assert!(plain.is_concurrent(plain.concurrent()));
+        assert!(!plain.is_concurrent(plain.sync()));
     }
 }

@@ -1,9 +1,11 @@
-//! The runtime layer of Nimbus: the one [`wasmtime::Engine`] and everything that
-//! belongs to it.
+//! The runtime layer of Nimbus: the [`Engines`] and everything that belongs to
+//! them.
 //!
-//! - [`EngineConfig`] builds the engine with the settings every trigger shares
-//!   (pooling allocator where the address space allows it, epoch interruption,
-//!   copy-on-write memory images, parallel compilation).
+//! - [`EngineConfig`] builds the two engines (sync for WASI 0.2 and core
+//!   modules, concurrent for the component-model async ABI) with the settings
+//!   every trigger shares (pooling allocator where the address space allows
+//!   it, epoch interruption, copy-on-write memory images, parallel
+//!   compilation).
 //! - [`Loader`] turns bytes on disk (Wasm binary, WAT text or a `.cwasm`) into a
 //!   compiled [`Compiled`] module or component, through the on-disk
 //!   [`CompileCache`].
@@ -21,7 +23,7 @@ mod loader;
 pub mod wasi_versions;
 
 pub use cache::{default_cache_dir, CompileCache};
-pub use engine::{EngineConfig, EpochTicker, PoolSize, EPOCH_TICK};
+pub use engine::{EngineConfig, Engines, EpochTicker, PoolSize, EPOCH_TICK};
 pub use guest::{with_timeout, yield_every_tick};
 pub use limits::{MemoryLimiter, ResourceLimits};
 pub use loader::{one_line, Compiled, ErrorChain, LoadError, Loader, SharedCode, WasmKind};

@@ -7,7 +7,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module, Precompiled};
 
 use crate::cache::CompileCache;
-use crate::engine::engine_fingerprint;
+use crate::engine::{engine_fingerprint, Engines};
 
 /// Whether a Wasm binary is a core module or a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,17 @@ pub enum Compiled {
 }
 
 impl Compiled {
+    /// The engine this code was compiled for: stores and linkers that run it
+    /// must be of the same engine ([`Engines::sync`] for core modules and
+    /// WASI 0.2 components, [`Engines::concurrent`] for components that use
+    /// the component-model async ABI).
+    pub fn engine(&self) -> &Engine {
+        match self {
+            Compiled::Module(module) => module.engine(),
+            Compiled::Component(component) => component.engine(),
+        }
+    }
+
     /// Which kind of Wasm this is.
     pub fn kind(&self) -> WasmKind {
         match self {
@@ -164,10 +175,17 @@ pub enum LoadError {
 }
 
 /// Loads Wasm from disk into [`Compiled`] code, through a [`CompileCache`].
+///
+/// Core modules and components that compile without the component-model
+/// async ABI go to [`Engines::sync`]; a component that needs it (it fails
+/// to compile there and compiles on the other, whose only difference is
+/// that ABI) goes to [`Engines::concurrent`].
 pub struct Loader {
-    engine: Engine,
+    engines: Engines,
     cache: Option<CompileCache>,
+    /// Fingerprints of the sync and the concurrent engine (cache keys).
     fingerprint: String,
+    concurrent_fingerprint: String,
     live: Mutex<LiveCode>,
 }
 
@@ -214,20 +232,22 @@ enum Input<'a> {
 }
 
 impl Loader {
-    /// A loader for `engine`; `cache` is `None` to always compile.
-    pub fn new(engine: Engine, cache: Option<CompileCache>) -> Self {
-        let fingerprint = engine_fingerprint(&engine);
+    /// A loader for `engines`; `cache` is `None` to always compile.
+    pub fn new(engines: Engines, cache: Option<CompileCache>) -> Self {
+        let fingerprint = engine_fingerprint(engines.sync());
+        let concurrent_fingerprint = engine_fingerprint(engines.concurrent());
         Loader {
-            engine,
+            engines,
             cache,
             fingerprint,
+            concurrent_fingerprint,
             live: Mutex::new(LiveCode::default()),
         }
     }
 
-    /// The engine code is compiled for.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engines code is compiled for.
+    pub fn engines(&self) -> &Engines {
+        &self.engines
     }
 
     /// Reads and compiles `path` (Wasm binary, WAT text or `.cwasm`), using the
@@ -271,37 +291,99 @@ impl Loader {
                 message: "it is already precompiled".into(),
             }),
             Input::Wasm { kind, bytes } => {
-                let compiled = match kind {
-                    WasmKind::Module => self.engine.precompile_module(&bytes),
-                    WasmKind::Component => self.engine.precompile_component(&bytes),
-                };
-                compiled
-                    .map(|cwasm| (kind, cwasm))
-                    .map_err(|err| invalid(path, kind, err))
+                let renamed = self.normalize(path, kind, &bytes)?;
+                let bytes = renamed.as_deref().unwrap_or(&bytes);
+                self.precompile(path, kind, bytes)
+                    .map(|(cwasm, _)| (kind, cwasm))
             }
         }
     }
 
-    fn load_wasm(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
-        // A WASI 0.3 release-candidate component is the same as a 0.3.0 one
-        // under another version: renamed before compiling (and caching).
-        let renamed = match kind {
+    /// A WASI 0.3 release-candidate component is the same as a 0.3.0 one
+    /// under another version: renamed before compiling (and caching).
+    fn normalize(
+        &self,
+        path: &Path,
+        kind: WasmKind,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, LoadError> {
+        match kind {
             WasmKind::Component => {
                 crate::wasi_versions::normalize(bytes).map_err(|err| LoadError::Invalid {
                     path: path.to_owned(),
                     kind,
                     message: one_line(&err),
-                })?
+                })
             }
-            WasmKind::Module => None,
+            WasmKind::Module => Ok(None),
+        }
+    }
+
+    /// Compiles with the sync engine and, for a component that fails there,
+    /// the concurrent one: the engines differ only in the component-model
+    /// async ABI, so a component that compiles on the second and not on the
+    /// first is one that uses it. Validation fails before any code is
+    /// generated, so the first try costs little. When both fail, the
+    /// concurrent engine's error is the one reported (it validated with every
+    /// feature, so it names the real problem).
+    fn with_engine<T>(
+        &self,
+        path: &Path,
+        kind: WasmKind,
+        compile: impl Fn(&Engine) -> wasmtime::Result<T>,
+    ) -> Result<(T, &Engine), LoadError> {
+        let sync = self.engines.sync();
+        match compile(sync) {
+            Ok(done) => Ok((done, sync)),
+            Err(err) if kind == WasmKind::Module => Err(invalid(path, kind, err)),
+            Err(_) => {
+                let concurrent = self.engines.concurrent();
+                compile(concurrent)
+                    .map(|done| (done, concurrent))
+                    .map_err(|err| invalid(path, kind, err))
+            }
+        }
+    }
+
+    fn precompile<'e>(
+        &'e self,
+        path: &Path,
+        kind: WasmKind,
+        bytes: &[u8],
+    ) -> Result<(Vec<u8>, &'e Engine), LoadError> {
+        self.with_engine(path, kind, |engine| match kind {
+            WasmKind::Module => engine.precompile_module(bytes),
+            WasmKind::Component => engine.precompile_component(bytes),
+        })
+    }
+
+    fn cache_key(&self, bytes: &[u8], engine: &Engine) -> String {
+        let fingerprint = if self.engines.is_concurrent(engine) {
+            &self.concurrent_fingerprint
+        } else {
+            &self.fingerprint
         };
+        CompileCache::key(bytes, fingerprint)
+    }
+
+    fn load_wasm(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        let renamed = self.normalize(path, kind, bytes)?;
         let bytes = renamed.as_deref().unwrap_or(bytes);
         let Some(cache) = &self.cache else {
             return self.compile(path, kind, bytes);
         };
-        let key = CompileCache::key(bytes, &self.fingerprint);
-        if let Some(entry) = cache.lookup(&key) {
-            match self.deserialize(&entry, kind) {
+        // The entry of whichever engine compiled these bytes before (a
+        // component is only ever in one: the sync one is tried first).
+        let engines = match kind {
+            WasmKind::Module => &[self.engines.sync()][..],
+            WasmKind::Component => &[self.engines.sync(), self.engines.concurrent()][..],
+        };
+        for engine in engines {
+            let key = self.cache_key(bytes, engine);
+            let Some(entry) = cache.lookup(&key) else {
+                continue;
+            };
+            match deserialize(engine, &entry, kind) {
                 Ok(compiled) => {
                     tracing::debug!(file = %path.display(), entry = %entry.display(), "compile cache hit");
                     return Ok(compiled);
@@ -316,16 +398,13 @@ impl Loader {
             }
         }
         tracing::debug!(file = %path.display(), "compile cache miss; compiling");
-        let cwasm = match kind {
-            WasmKind::Module => self.engine.precompile_module(bytes),
-            WasmKind::Component => self.engine.precompile_component(bytes),
-        }
-        .map_err(|err| invalid(path, kind, err))?;
+        let (cwasm, engine) = self.precompile(path, kind, bytes)?;
+        let key = self.cache_key(bytes, engine);
         cache.store(&key, &cwasm);
         // Prefer the cache file (mmapped, shared between processes); fall back
         // to the bytes in memory when the cache could not be written.
         if let Some(entry) = cache.lookup(&key) {
-            if let Ok(compiled) = self.deserialize(&entry, kind) {
+            if let Ok(compiled) = deserialize(engine, &entry, kind) {
                 return Ok(compiled);
             }
         }
@@ -333,9 +412,9 @@ impl Loader {
         #[allow(unsafe_code)]
         let compiled = unsafe {
             match kind {
-                WasmKind::Module => Module::deserialize(&self.engine, &cwasm).map(Compiled::Module),
+                WasmKind::Module => Module::deserialize(engine, &cwasm).map(Compiled::Module),
                 WasmKind::Component => {
-                    Component::deserialize(&self.engine, &cwasm).map(Compiled::Component)
+                    Component::deserialize(engine, &cwasm).map(Compiled::Component)
                 }
             }
         };
@@ -343,36 +422,42 @@ impl Loader {
     }
 
     fn compile(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
-        match kind {
-            WasmKind::Module => Module::new(&self.engine, bytes).map(Compiled::Module),
-            WasmKind::Component => Component::new(&self.engine, bytes).map(Compiled::Component),
-        }
-        .map_err(|err| invalid(path, kind, err))
+        self.with_engine(path, kind, |engine| match kind {
+            WasmKind::Module => Module::new(engine, bytes).map(Compiled::Module),
+            WasmKind::Component => Component::new(engine, bytes).map(Compiled::Component),
+        })
+        .map(|(compiled, _)| compiled)
     }
 
-    #[allow(unsafe_code)] // Loading native code: see SAFETY below.
-    fn deserialize(&self, path: &Path, kind: WasmKind) -> wasmtime::Result<Compiled> {
-        // SAFETY: the file is either a cache entry this engine wrote and whose
-        // digest was just verified, or a `.cwasm` the user named explicitly;
-        // Wasmtime checks the engine version and settings before using it.
-        unsafe {
-            match kind {
-                WasmKind::Module => {
-                    Module::deserialize_file(&self.engine, path).map(Compiled::Module)
-                }
-                WasmKind::Component => {
-                    Component::deserialize_file(&self.engine, path).map(Compiled::Component)
-                }
-            }
-        }
-    }
-
+    /// A `.cwasm` names the engine settings it was compiled with: the sync
+    /// engine's are tried first, then the concurrent one's.
     fn load_precompiled(&self, path: &Path, kind: WasmKind) -> Result<Compiled, LoadError> {
-        self.deserialize(path, kind)
+        deserialize(self.engines.sync(), path, kind)
+            .or_else(|err| match kind {
+                WasmKind::Component => {
+                    deserialize(self.engines.concurrent(), path, kind).map_err(|_| err)
+                }
+                WasmKind::Module => Err(err),
+            })
             .map_err(|err| LoadError::IncompatiblePrecompiled {
                 path: path.to_owned(),
                 message: one_line(&anyhow::Error::from(err)),
             })
+    }
+}
+
+#[allow(unsafe_code)] // Loading native code: see SAFETY below.
+fn deserialize(engine: &Engine, path: &Path, kind: WasmKind) -> wasmtime::Result<Compiled> {
+    // SAFETY: the file is either a cache entry this engine wrote and whose
+    // digest was just verified, or a `.cwasm` the user named explicitly;
+    // Wasmtime checks the engine version and settings before using it.
+    unsafe {
+        match kind {
+            WasmKind::Module => Module::deserialize_file(engine, path).map(Compiled::Module),
+            WasmKind::Component => {
+                Component::deserialize_file(engine, path).map(Compiled::Component)
+            }
+        }
     }
 }
 
@@ -542,5 +627,98 @@ mod tests {
             classify_kind(b"(module (func (oops)))"),
             Err(LoadError::Wat { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod engine_choice_tests {
+    use super::*;
+    use crate::EngineConfig;
+
+    fn loader(cache: Option<CompileCache>) -> Loader {
+        let engines = EngineConfig {
+            pool: None,
+            consume_fuel: false,
+        }
+        .build()
+        .unwrap();
+        Loader::new(engines, cache)
+    }
+
+    fn write(dir: &Path, name: &str, wat: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, wat).unwrap();
+        path
+    }
+
+    /// A WASI 0.2-style component: no component-model async ABI.
+    const SYNC: &str = r#"(component
+        (core module $m (func (export "f") (result i32) i32.const 1))
+        (core instance $i (instantiate $m))
+        (func (export "f") (result u32) (canon lift (core func $i "f"))))"#;
+
+    /// A component that uses the component-model async ABI (a `context.get`
+    /// built-in, as every WASI 0.3 guest's runtime does).
+    const ASYNC: &str = r#"(component
+        (core func $get (canon context.get i32 0))
+        (core module $m
+            (import "" "get" (func (result i32)))
+            (func (export "f") (result i32) i32.const 1))
+        (core instance $i (instantiate $m
+            (with "" (instance (export "get" (func $get))))))
+        (func (export "f") (result u32) (canon lift (core func $i "f"))))"#;
+
+    #[test]
+    fn components_compile_on_the_engine_they_need() {
+        let dir = tempfile::tempdir().unwrap();
+        for cache in [None, Some(CompileCache::new(dir.path().join("cache")))] {
+            let cached = cache.is_some();
+            let loader = loader(cache);
+            let engines = loader.engines().clone();
+            let sync = loader
+                .load_file(&write(dir.path(), "sync.wat", SYNC))
+                .unwrap();
+            assert!(
+                Engine::same(sync.engine(), engines.sync()),
+                "cache {cached}"
+            );
+            let module = loader
+                .load_file(&write(dir.path(), "m.wat", "(module)"))
+                .unwrap();
+            assert!(Engine::same(module.engine(), engines.sync()));
+            let concurrent = loader
+                .load_file(&write(dir.path(), "async.wat", ASYNC))
+                .unwrap();
+            assert!(
+                Engine::same(concurrent.engine(), engines.concurrent()),
+                "cache {cached}"
+            );
+            // Precompiled: each `.cwasm` loads on the engine it was made for.
+            for (name, wat, concurrent) in [("s", SYNC, false), ("a", ASYNC, true)] {
+                let wasm = write(dir.path(), &format!("{name}.wat"), wat);
+                let (kind, cwasm) = loader.precompile_file(&wasm).unwrap();
+                assert_eq!(kind, WasmKind::Component);
+                let cwasm_path = dir.path().join(format!("{name}.cwasm"));
+                std::fs::write(&cwasm_path, cwasm).unwrap();
+                let loaded = loader.load_file(&cwasm_path).unwrap();
+                assert_eq!(engines.is_concurrent(loaded.engine()), concurrent);
+            }
+        }
+        // A fresh loader finds the cache entry of the concurrent engine.
+        let loader = loader(Some(CompileCache::new(dir.path().join("cache"))));
+        let concurrent = loader.load_file(&dir.path().join("async.wat")).unwrap();
+        assert!(loader.engines().is_concurrent(concurrent.engine()));
+    }
+
+    #[test]
+    fn invalid_components_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let loader = loader(None);
+        let bad = r#"(component (core module $m (func (export "f") (result i32) i64.const 1)))"#;
+        let err = loader
+            .load_file(&write(dir.path(), "bad.wat", bad))
+            .err()
+            .unwrap();
+        assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
     }
 }

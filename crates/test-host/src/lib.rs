@@ -45,7 +45,7 @@ use nimbus_capability::{
 use nimbus_manifest::{Limits, Manifest};
 use nimbus_runtime::wasmtime::component::{Component, Linker};
 use nimbus_runtime::wasmtime::{Engine, Store, Trap};
-use nimbus_runtime::{EngineConfig, EpochTicker};
+use nimbus_runtime::{EngineConfig, Engines, EpochTicker};
 use nimbus_runtime_config::RuntimeConfig;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -139,8 +139,8 @@ impl TestAppBuilder {
             }
         };
         let app_id = self.app_id.unwrap_or_else(|| "app".to_owned());
-        let engine = engine()?;
-        let linker = self.capabilities.linker(&engine)?;
+        let engines = engines()?;
+        let linkers = self.capabilities.linkers(&engines)?;
         let env = self.env;
         let lookup = move |name: &str| env.get(name).cloned();
         let services = self.capabilities.configure_app(
@@ -156,13 +156,15 @@ impl TestAppBuilder {
         )?;
         let mut components = HashMap::new();
         for (id, component) in &manifest.components {
-            let code = compile(&engine, &manifest.resolve(&component.source))
+            let code = compile(&engines, &manifest.resolve(&component.source))
                 .with_context(|| format!("component `{id}`"))?;
             let component_services = services.configure_component(&manifest, id, component)?;
-            let pre = link(&linker, &code).with_context(|| format!("component `{id}`"))?;
+            let pre = link(linkers.for_engine(code.engine()), &code)
+                .with_context(|| format!("component `{id}`"))?;
             components.insert(
                 id.to_string(),
                 Served {
+                    engine: code.engine().clone(),
                     services: component_services,
                     pre,
                     limits: component.limits,
@@ -170,7 +172,6 @@ impl TestAppBuilder {
             );
         }
         Ok(TestApp {
-            engine,
             manifest,
             services,
             components,
@@ -182,6 +183,8 @@ impl TestAppBuilder {
 
 /// One component, ready to serve.
 struct Served {
+    /// The engine `pre` was compiled for (stores must be of it).
+    engine: Engine,
     services: ComponentServices,
     pre: ProxyPre<InstanceState>,
     limits: Limits,
@@ -190,7 +193,6 @@ struct Served {
 /// An app loaded through the capability seam, serving `wasi:http` requests
 /// to its components in-process.
 pub struct TestApp {
-    engine: Engine,
     manifest: Manifest,
     services: AppServices,
     components: HashMap<String, Served>,
@@ -251,7 +253,7 @@ impl TestApp {
             .services
             .instance_builder(served.limits.memory)?
             .build();
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&served.engine, state);
         store.limiter(|state| state.limiter());
         nimbus_runtime::yield_every_tick(&mut store);
 
@@ -344,13 +346,13 @@ impl TestApp {
     }
 }
 
-/// The engine of every test app in this process: the settings of
+/// The engines of every test app in this process: the settings of
 /// `nimbus up` (epochs, memory limits, …), allocating instances on demand
-/// (many tests run at once; pools would each reserve address space). Its
-/// epoch ticks as in `nimbus up`, so `limits.timeout` stops a guest that
+/// (many tests run at once; pools would each reserve address space). Their
+/// epochs tick as in `nimbus up`, so `limits.timeout` stops a guest that
 /// computes.
-fn engine() -> anyhow::Result<Engine> {
-    static ENGINE: OnceLock<Result<(Engine, EpochTicker), String>> = OnceLock::new();
+fn engines() -> anyhow::Result<Engines> {
+    static ENGINE: OnceLock<Result<(Engines, EpochTicker), String>> = OnceLock::new();
     match ENGINE.get_or_init(|| {
         let engine = EngineConfig {
             pool: None,
@@ -369,7 +371,9 @@ fn engine() -> anyhow::Result<Engine> {
 /// Compiles the component at `path`, once per file version per test process
 /// (compiling a guest takes seconds, and a test binary serves the same few
 /// guests to many tests). The cache holds only compiled code, never app state.
-fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+/// Like `nimbus_runtime::Loader`: on the sync engine, or on the concurrent
+/// one when it uses the component-model async ABI.
+fn compile(engines: &Engines, path: &Path) -> anyhow::Result<Component> {
     type Key = (PathBuf, Option<SystemTime>, u64);
     static COMPILED: OnceLock<Mutex<HashMap<Key, Component>>> = OnceLock::new();
     let meta =
@@ -381,7 +385,8 @@ fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     }
     // Compiled outside the lock: tests compiling different guests run in
     // parallel (a guest compiled twice at once is only wasted time).
-    let code = Component::from_file(engine, path)
+    let code = Component::from_file(engines.sync(), path)
+        .or_else(|_| Component::from_file(engines.concurrent(), path))
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot compile {}", path.display()))?;
     cache

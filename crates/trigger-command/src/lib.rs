@@ -47,12 +47,14 @@ pub enum Outcome {
 /// cannot be opened. Everything that happens once the guest runs is an
 /// [`Outcome`].
 pub async fn run(
-    engine: &Engine,
     compiled: &Compiled,
     instance: InstanceBuilder,
     limits: ResourceLimits,
 ) -> anyhow::Result<Outcome> {
-    let _ticker = limits.timeout.map(|_| EpochTicker::start(engine));
+    // The engine the code was compiled for (sync, or concurrent for a
+    // component that uses the component-model async ABI).
+    let engine = compiled.engine();
+    let _ticker = limits.timeout.map(|_| EpochTicker::start([engine]));
     match compiled {
         Compiled::Module(module) => run_module(engine, module, instance, limits).await,
         Compiled::Component(component) => run_component(engine, component, instance, limits).await,
@@ -123,7 +125,11 @@ async fn run_component(
 ) -> anyhow::Result<Outcome> {
     let mut linker = nimbus_runtime::wasmtime::component::Linker::<InstanceState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+    // WASI 0.3 only on the concurrent engine (the sync one refuses its
+    // concurrent host functions, and compiles no component that imports it).
+    if engine.get_concurrency_support() {
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+    }
     let pre = linker
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)

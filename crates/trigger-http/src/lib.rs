@@ -28,7 +28,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use nimbus_capability::{App, AppComponent};
 use nimbus_manifest::Executor;
-use nimbus_runtime::wasmtime::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -94,7 +93,6 @@ enum ExecutorPre {
 
 /// The HTTP trigger for one app.
 pub struct HttpTrigger {
-    engine: Engine,
     router: Router<Arc<Handler>>,
     app: Arc<App>,
     observer: Option<Arc<dyn RequestObserver>>,
@@ -132,8 +130,10 @@ impl RequestInfo {
 impl HttpTrigger {
     /// Links and pre-instantiates every routed component of `app`.
     ///
-    /// Timeouts need the engine's epoch to advance: the caller keeps one
-    /// [`nimbus_runtime::EpochTicker`] running per engine while serving. A
+    /// Timeouts need the engines' epochs to advance: the caller keeps an
+    /// [`nimbus_runtime::EpochTicker`] running for the app host's engines
+    /// (each component runs on the engine it was compiled for) while
+    /// serving. A
     /// component that does not fit its executor (a module routed as
     /// `wasi:http`, a missing import) is refused here, naming it.
     pub fn new(app: Arc<App>) -> anyhow::Result<HttpTrigger> {
@@ -147,7 +147,7 @@ impl HttpTrigger {
             let executor = match &trigger.executor {
                 Executor::Http => http_executor(&app, &component)?,
                 Executor::Wagi { argv, entrypoint } => ExecutorPre::Wagi(wagi::WagiPre::new(
-                    app.engine(),
+                    component.compiled.engine(),
                     &component,
                     argv.clone(),
                     entrypoint.clone(),
@@ -175,7 +175,6 @@ impl HttpTrigger {
             ));
         }
         Ok(HttpTrigger {
-            engine: app.engine().clone(),
             router: Router::new(routes),
             app,
             observer: None,
@@ -257,16 +256,17 @@ impl HttpTrigger {
         }
 
         let log = Arc::new(log);
+        // Stores are of the engine the component was compiled for.
+        let engine = handler.component.compiled.engine();
         let response = match &handler.executor {
             ExecutorPre::Http(pre) => {
-                wasi_http::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
+                wasi_http::handle(engine, &handler, pre, req, info, permit, log.clone()).await
             }
             ExecutorPre::Http3(pre) => {
-                wasi_http3::handle(&self.engine, &handler, pre, req, info, permit, log.clone())
-                    .await
+                wasi_http3::handle(engine, &handler, pre, req, info, permit, log.clone()).await
             }
             ExecutorPre::Wagi(pre) => {
-                wagi::handle(&self.engine, &handler, pre, req, info, permit, log.clone()).await
+                wagi::handle(engine, &handler, pre, req, info, permit, log.clone()).await
             }
         };
         log.set_status(response.status());

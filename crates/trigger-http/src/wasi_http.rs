@@ -47,7 +47,7 @@ pub(crate) fn link(
             component.id
         );
     };
-    app.linker()
+    app.linker(&component.compiled)
         .instantiate_pre(compiled)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot link component `{}`", component.id))

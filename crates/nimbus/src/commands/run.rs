@@ -9,7 +9,6 @@ use clap::Args;
 use nimbus_cap_wasi::{DirGrant, Stdio, WasiAppState, WasiGrants};
 use nimbus_capability::InstanceBuilder;
 use nimbus_runtime::wasmtime::component::Component;
-use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::{CompileCache, Compiled, EngineConfig, LoadError, Loader, ResourceLimits};
 use nimbus_trigger_command::Outcome;
 
@@ -141,12 +140,12 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         ..EngineConfig::default()
     }
     .build()?;
-    let loader = Loader::new(engine.clone(), args.cache.cache());
+    let loader = Loader::new(engine, args.cache.cache());
     let compiled = loader
         .load_file(&wasm)
         .map_err(|err| explain_load_error(err, args.fuel.is_some()))?;
     if let Compiled::Component(component) = &*compiled {
-        if is_http_component(&engine, component) {
+        if is_http_component(component) {
             anyhow::bail!(
                 "{}: this is a wasi:http component: serve it with `nimbus up` (it exports \
                  wasi:http/incoming-handler; `nimbus up` serves it from a manifest with an \
@@ -163,9 +162,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut instance = InstanceBuilder::new(limits.max_memory);
     wasi.prepare(&mut instance);
     let outcome = runtime
-        .block_on(nimbus_trigger_command::run(
-            &engine, &compiled, instance, limits,
-        ))
+        .block_on(nimbus_trigger_command::run(&compiled, instance, limits))
         .with_context(|| format!("cannot start {}", wasm.display()))?;
     let name = wasm.display();
     Ok(match outcome {
@@ -223,10 +220,10 @@ fn explain_load_error(err: LoadError, fuel: bool) -> anyhow::Error {
 /// Whether `component` is an HTTP handler: it exports
 /// `wasi:http/incoming-handler` (a `wasi:cli/run` beside it does not make it
 /// runnable here: it imports the wasi:http host `nimbus run` lacks).
-fn is_http_component(engine: &Engine, component: &Component) -> bool {
+fn is_http_component(component: &Component) -> bool {
     component
         .component_type()
-        .exports(engine)
+        .exports(component.engine())
         .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@"))
 }
 

@@ -114,7 +114,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         consume_fuel: false,
     }
     .build()?;
-    let host = AppHost::new(Arc::new(Loader::new(engine.clone(), args.cache.cache())))?;
+    let host = AppHost::new(Arc::new(Loader::new(engine, args.cache.cache())))?;
     let runtime_config = match &args.runtime_config_file {
         Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
         None => None,
@@ -133,7 +133,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let _epoch = EpochTicker::start(&engine);
+    let _epoch = EpochTicker::start(host.engines());
     runtime.block_on(async move {
         // Every trigger the manifest has, in this one process (the list of
         // types: nimbus_platform::triggers).

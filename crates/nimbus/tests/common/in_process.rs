@@ -18,7 +18,8 @@ pub const CLIENT: &str = "192.0.2.7:40000";
 /// The address every in-process request arrives on.
 pub const LOCAL: &str = "127.0.0.1:3000";
 
-/// One engine (with its epoch ticker, which timeouts need) for the process.
+/// One host (its two engines, with the epoch ticker timeouts need) for the
+/// process.
 pub fn host() -> &'static AppHost {
     static HOST: OnceLock<(AppHost, EpochTicker)> = OnceLock::new();
     &HOST

@@ -82,8 +82,8 @@ impl Node {
             consume_fuel: false,
         }
         .build()?;
-        let host = AppHost::new(Arc::new(Loader::new(engine.clone(), options.cache)))?;
-        let ticker = EpochTicker::start(&engine);
+        let host = AppHost::new(Arc::new(Loader::new(engine, options.cache)))?;
+        let ticker = EpochTicker::start(host.engines());
         let trusted_key_ids = options
             .trusted_keys
             .iter()
