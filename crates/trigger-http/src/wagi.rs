@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use nimbus_capability::AppComponent;
 use nimbus_capability::ModuleState;
 use nimbus_manifest::Executor;
-use nimbus_runtime::wasmtime::{Engine, InstancePre, Linker, Store, Trap};
+use nimbus_runtime::wasmtime::{Engine, InstancePre, Linker, Store};
 use nimbus_runtime::{one_line, Compiled};
 use percent_encoding::percent_decode_str;
 use tokio::sync::OwnedSemaphorePermit;
@@ -20,7 +20,7 @@ use wasmtime_wasi::I32Exit;
 
 use crate::access_log::AccessLog;
 use crate::body::BoxError;
-use crate::guest::{failure_status, memory_note};
+use crate::guest::{failure_status, memory_note, with_deadline};
 use crate::{
     error_response, full_body, Handler, ParamNames, RequestInfo, ResponseBody, WAGI_MAX_OUTPUT,
 };
@@ -233,12 +233,7 @@ where
         let entry = instance.get_typed_func::<(), ()>(&mut store, &pre.entrypoint)?;
         entry.call_async(&mut store, ()).await
     };
-    let result = match limits.timeout {
-        Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
-            .await
-            .unwrap_or_else(|| Err(Trap::Interrupt.into())),
-        None => run.await,
-    };
+    let result = with_deadline(limits.timeout, run).await;
     log.set_memory(store.data().limiter_ref().peak());
     match result {
         Ok(()) => {}

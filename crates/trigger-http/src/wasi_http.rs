@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use nimbus_capability::InstanceState;
 use nimbus_capability::{App, AppComponent};
 use nimbus_runtime::wasmtime::component::InstancePre;
-use nimbus_runtime::wasmtime::{Engine, Store};
+use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::Compiled;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -19,7 +19,7 @@ use wasmtime_wasi_http::WasiHttpView;
 
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
-use crate::guest::{failure_status, memory_note};
+use crate::guest::{instance_store, outcome, with_deadline};
 use crate::{error_response, Handler, ParamNames, RequestInfo, ResponseBody};
 
 /// A component linked and pre-instantiated for the proxy world.
@@ -140,16 +140,10 @@ where
         (Request::from_parts(parts, body), exceeded)
     };
 
-    let state = match component.services.instance_builder(limits.memory) {
-        Ok(builder) => builder.build(),
-        Err(err) => {
-            tracing::error!(component = %component.id, "cannot prepare an instance: {}", nimbus_runtime::one_line(&err));
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
-        }
+    let mut store = match instance_store(engine, component) {
+        Ok(store) => store,
+        Err(status) => return error_response(status),
     };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| state.limiter());
-    nimbus_runtime::yield_every_tick(&mut store);
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let resources = store
@@ -180,27 +174,8 @@ where
                 .call_handle(&mut store, guest_req, outparam)
                 .await
         };
-        let result = match timeout {
-            // Stops guest code (at its next epoch yield) and a guest
-            // waiting in a host call (e.g. on an outbound request).
-            Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
-                .await
-                .unwrap_or_else(|| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
-            None => run.await,
-        };
-        task_log.set_memory(store.data().limiter_ref().peak());
-        let failure = result.err().map(|err| {
-            let denied = store.data().limiter_ref().denied();
-            let status = failure_status(&err);
-            tracing::warn!(
-                component = %id,
-                "guest failed ({status}): {}{}",
-                nimbus_runtime::one_line(&err),
-                memory_note(denied)
-            );
-            status
-        });
-        failure
+        let result = with_deadline(timeout, run).await;
+        outcome(id.as_str(), &task_log, store.data().limiter_ref(), result)
     });
 
     // One timer per request: the guest's task has the deadline, and when it

@@ -20,7 +20,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use nimbus_capability::InstanceState;
 use nimbus_runtime::wasmtime::component::InstancePre;
-use nimbus_runtime::wasmtime::{Engine, Store};
+use nimbus_runtime::wasmtime::Engine;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
@@ -28,7 +28,7 @@ use wasmtime_wasi_http::WasiHttpView;
 
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
-use crate::guest::{failure_status, memory_note};
+use crate::guest::{instance_store, outcome, with_deadline};
 use crate::wasi_http::add_spin_headers;
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
 
@@ -70,16 +70,10 @@ where
     let (parts, body) = req.into_parts();
     let (body, body_exceeded) = LimitedBody::new(body, limits.max_body_size);
 
-    let state = match component.services.instance_builder(limits.memory) {
-        Ok(builder) => builder.build(),
-        Err(err) => {
-            tracing::error!(component = %component.id, "cannot prepare an instance: {}", nimbus_runtime::one_line(&err));
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
-        }
+    let mut store = match instance_store(engine, component) {
+        Ok(store) => store,
+        Err(status) => return error_response(status),
     };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| state.limiter());
-    nimbus_runtime::yield_every_tick(&mut store);
 
     // The request as the guest sees it: an incoming request has scheme and
     // authority (the Host header; for HTTP/1.0 without one, the address it
@@ -138,24 +132,8 @@ where
                 })
                 .await?
         };
-        let result = match timeout {
-            Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
-                .await
-                .unwrap_or_else(|| Err(nimbus_runtime::wasmtime::Trap::Interrupt.into())),
-            None => run.await,
-        };
-        task_log.set_memory(store.data().limiter_ref().peak());
-        result.err().map(|err| {
-            let denied = store.data().limiter_ref().denied();
-            let status = failure_status(&err);
-            tracing::warn!(
-                component = %id,
-                "guest failed ({status}): {}{}",
-                nimbus_runtime::one_line(&err),
-                memory_note(denied)
-            );
-            status
-        })
+        let result = with_deadline(timeout, run).await;
+        outcome(id.as_str(), &task_log, store.data().limiter_ref(), result)
     });
 
     let too_large = || body_exceeded.load(Ordering::Relaxed);
