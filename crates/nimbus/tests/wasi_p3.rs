@@ -126,7 +126,7 @@ async fn p3_handler_is_stopped_by_its_timeout_while_streaming() {
     assert!(text.starts_with("p3 Method::Get"), "{text}");
 }
 
-fn spin_app_manifest(upstream_port: u16) -> String {
+fn spin_app_manifest(upstream_port: u16, echo_port: u16) -> String {
     format!(
         r#"
 spin_manifest_version = 2
@@ -164,7 +164,7 @@ source = "{seven}"
 key_value_stores = ["default"]
 sqlite_databases = ["default"]
 # A variable template, resolved at load.
-allowed_outbound_hosts = ["http://{{{{ upstream }}}}"]
+allowed_outbound_hosts = ["http://{{{{ upstream }}}}", "tcp://127.0.0.1:{echo_port}"]
 [component.seven.variables]
 message = "{{{{ greeting }}}} from seven"
 
@@ -187,7 +187,8 @@ key_value_stores = ["default"]
 #[tokio::test(flavor = "current_thread")]
 async fn spin_sdk_7_and_6_apps_run_beside_spin_sdk_5_and_share_its_stores() {
     let upstream = common::upstream();
-    let (trigger, _dir) = trigger(&spin_app_manifest(upstream));
+    let echo = tcp_echo();
+    let (trigger, _dir) = trigger(&spin_app_manifest(upstream, echo));
 
     // #[http_service] with Spin's request headers, route parameters included.
     let (status, _, body) = send(&trigger, get("/users/ada/profile")).await;
@@ -265,6 +266,13 @@ async fn spin_sdk_7_and_6_apps_run_beside_spin_sdk_5_and_share_its_stores() {
     let (status, _, body) = send(&trigger, get("/six/outbound?url=http://127.0.0.1:1/")).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
+
+    // Sockets (std::net in a spin-sdk app): the granted tcp:// entry only.
+    let (status, _, body) = send(&trigger, get(&format!("/tcp?to=127.0.0.1:{echo}"))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ping"));
+    let (status, _, body) = send(&trigger, get(&format!("/six/tcp?to=127.0.0.1:{echo}"))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.starts_with("connect: "), "{body}");
 }
 
 #[tokio::test(flavor = "current_thread")]

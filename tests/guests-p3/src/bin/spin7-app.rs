@@ -10,6 +10,8 @@
 // - `/variables/NAME`: the variable's value (`spin:variables@3.0.0`)
 // - `/outbound?url=URL`: fetches URL and answers `STATUS BODY`
 //   (`wasi:http/client@0.3.0`)
+// - `/tcp?to=HOST:PORT`: sends `ping` over `std::net::TcpStream`
+//   (`wasi:sockets`) and answers the 4-byte reply, or the error
 // - anything else: `hello from PACKAGE at PATH` (PACKAGE is the guest
 //   package: `nimbus-guests-p3` for spin-sdk 7, `nimbus-guests-spin6` for
 //   the same source built with spin-sdk 6), with the `spin-*` request
@@ -96,6 +98,15 @@ async fn handle(req: Request) -> impl IntoResponse {
             ["variables", name] => {
                 let value = spin_sdk::variables::get(name).await.map_err(|e| format!("{e:?}"))?;
                 Ok((StatusCode::OK, value))
+            }
+            ["tcp"] => {
+                use std::io::{Read, Write};
+                let to = query.strip_prefix("to=").unwrap_or_default();
+                let mut stream = std::net::TcpStream::connect(to).map_err(|e| format!("connect: {e}"))?;
+                stream.write_all(b"ping").map_err(|e| format!("write: {e}"))?;
+                let mut reply = [0u8; 4];
+                stream.read_exact(&mut reply).map_err(|e| format!("read: {e}"))?;
+                Ok((StatusCode::OK, String::from_utf8_lossy(&reply).into_owned()))
             }
             ["outbound"] => {
                 let url = query.strip_prefix("url=").unwrap_or_default().to_owned();
