@@ -137,35 +137,28 @@ async fn run_component(
     let mut store = new_store(engine, instance.build(), &limits, |s| s.limiter())?;
     // A 0.3 command's `run` is an async export: it runs inside the store's
     // event loop. A 0.2 one is called directly.
-    if let Ok(pre) = wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
-        let call = async {
-            let command = pre.instantiate_async(&mut store).await?;
-            let status = store
-                .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
-                .await??;
-            match status {
-                Ok(()) => Ok(()),
-                Err(()) => Err(nimbus_runtime::wasmtime::Error::new(I32Exit(1))),
+    let entry = match wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
+        Ok(pre) => Entry::P3(pre),
+        Err(_) => Entry::P2(CommandPre::new(pre).map_err(|err| {
+            anyhow::Error::from(err).context(
+                "the component exports neither `wasi:cli/run@0.2` nor `wasi:cli/run@0.3`: it is not a WASI command",
+            )
+        })?),
+    };
+    let call = async {
+        let status = match &entry {
+            Entry::P3(pre) => {
+                let command = pre.instantiate_async(&mut store).await?;
+                store
+                    .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
+                    .await??
+            }
+            Entry::P2(pre) => {
+                let command = pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await?
             }
         };
-        let result = with_timeout(limits.timeout, call).await;
-        return Ok(classify(
-            result,
-            &limits,
-            store.data().limiter_ref().denied(),
-        ));
-    }
-    let pre = CommandPre::new(pre).map_err(|err| {
-        anyhow::Error::from(err).context(
-            "the component exports neither `wasi:cli/run@0.2` nor `wasi:cli/run@0.3`: it is not a WASI command",
-        )
-    })?;
-    let call = async {
-        let command = pre.instantiate_async(&mut store).await?;
-        match command.wasi_cli_run().call_run(&mut store).await? {
-            Ok(()) => Ok(()),
-            Err(()) => Err(nimbus_runtime::wasmtime::Error::new(I32Exit(1))),
-        }
+        status.map_err(|()| nimbus_runtime::wasmtime::Error::new(I32Exit(1)))
     };
     let result = with_timeout(limits.timeout, call).await;
     Ok(classify(
@@ -173,6 +166,12 @@ async fn run_component(
         &limits,
         store.data().limiter_ref().denied(),
     ))
+}
+
+/// A command's entry point: `wasi:cli/run` at 0.3 or 0.2.
+enum Entry {
+    P3(wasmtime_wasi::p3::bindings::CommandPre<InstanceState>),
+    P2(CommandPre<InstanceState>),
 }
 
 /// `None` when the timeout fired. The epoch deadline stops guest code; this

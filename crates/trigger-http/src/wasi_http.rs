@@ -111,6 +111,17 @@ pub(crate) fn add_spin_headers<B>(req: &mut Request<B>, info: RequestInfo, param
     }
 }
 
+/// HTTP/1.0 clients may send neither an absolute URI nor a Host header, but
+/// a `wasi:http` request (0.2 and 0.3) needs an authority: the address the
+/// request arrived on.
+pub(crate) fn ensure_host<B>(req: &mut Request<B>, local: std::net::SocketAddr) {
+    if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
+        if let Ok(host) = HeaderValue::try_from(local.to_string()) {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+    }
+}
+
 pub(crate) async fn handle<B>(
     engine: &Engine,
     handler: &Arc<Handler>,
@@ -126,13 +137,7 @@ where
 {
     let component = &handler.component;
     let limits = &component.limits;
-    // HTTP/1.0 clients may send neither an absolute URI nor a Host header;
-    // wasi:http needs an authority.
-    if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
-        if let Ok(host) = HeaderValue::try_from(info.local.to_string()) {
-            req.headers_mut().insert(http::header::HOST, host);
-        }
-    }
+    ensure_host(&mut req, info.local);
     add_spin_headers(&mut req, info, &handler.params);
     let (req, body_exceeded) = {
         let (parts, body) = req.into_parts();

@@ -29,7 +29,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use crate::access_log::AccessLog;
 use crate::body::LimitedBody;
 use crate::guest::{instance_store, outcome, with_deadline};
-use crate::wasi_http::add_spin_headers;
+use crate::wasi_http::{add_spin_headers, ensure_host};
 use crate::{error_response, Handler, RequestInfo, ResponseBody};
 
 /// A component pre-instantiated for the `wasi:http/service@0.3.0` world.
@@ -65,7 +65,7 @@ where
 {
     let component = &handler.component;
     let limits = &component.limits;
-    let local = info.local;
+    ensure_host(&mut req, info.local);
     add_spin_headers(&mut req, info, &handler.params);
     let (parts, body) = req.into_parts();
     let (body, body_exceeded) = LimitedBody::new(body, limits.max_body_size);
@@ -84,7 +84,6 @@ where
             .get(http::header::HOST)
             .and_then(|host| host.to_str().ok())
             .and_then(|host| host.parse::<Authority>().ok())
-            .or_else(|| local.to_string().parse().ok())
     });
     let (mut guest_req, _request_io) = wasmtime_wasi_http::p3::Request::from_http(
         store.data_mut().http().hooks,
