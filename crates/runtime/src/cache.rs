@@ -39,7 +39,18 @@ impl CompileCache {
 
     /// The cache key for `wasm` (binary form) under an engine fingerprint.
     pub fn key(wasm: &[u8], engine_fingerprint: &str) -> String {
-        format!("{}-{engine_fingerprint}", hex::encode(Sha256::digest(wasm)))
+        CompileCache::key_of_digest(&CompileCache::digest(wasm), engine_fingerprint)
+    }
+
+    /// The hex SHA-256 of `wasm`, for [`CompileCache::key_of_digest`]: one
+    /// hash of the bytes serves the keys of every engine.
+    pub fn digest(wasm: &[u8]) -> String {
+        hex::encode(Sha256::digest(wasm))
+    }
+
+    /// [`CompileCache::key`] from an already computed [`CompileCache::digest`].
+    pub fn key_of_digest(digest: &str, engine_fingerprint: &str) -> String {
+        format!("{digest}-{engine_fingerprint}")
     }
 
     pub(crate) fn paths(&self, key: &str) -> (PathBuf, PathBuf) {

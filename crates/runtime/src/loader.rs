@@ -357,13 +357,15 @@ impl Loader {
         })
     }
 
-    fn cache_key(&self, bytes: &[u8], engine: &Engine) -> String {
+    /// The cache key of the bytes whose [`CompileCache::digest`] is `digest`
+    /// compiled by `engine`.
+    fn cache_key(&self, digest: &str, engine: &Engine) -> String {
         let fingerprint = if self.engines.is_concurrent(engine) {
             &self.concurrent_fingerprint
         } else {
             &self.fingerprint
         };
-        CompileCache::key(bytes, fingerprint)
+        CompileCache::key_of_digest(digest, fingerprint)
     }
 
     fn load_wasm(&self, path: &Path, kind: WasmKind, bytes: &[u8]) -> Result<Compiled, LoadError> {
@@ -378,8 +380,10 @@ impl Loader {
             WasmKind::Module => &[self.engines.sync()][..],
             WasmKind::Component => &[self.engines.sync(), self.engines.concurrent()][..],
         };
+        // One hash of the bytes for every engine's key.
+        let digest = CompileCache::digest(bytes);
         for engine in engines {
-            let key = self.cache_key(bytes, engine);
+            let key = self.cache_key(&digest, engine);
             let Some(entry) = cache.lookup(&key) else {
                 continue;
             };
@@ -399,7 +403,7 @@ impl Loader {
         }
         tracing::debug!(file = %path.display(), "compile cache miss; compiling");
         let (cwasm, engine) = self.precompile(path, kind, bytes)?;
-        let key = self.cache_key(bytes, engine);
+        let key = self.cache_key(&digest, engine);
         cache.store(&key, &cwasm);
         // Prefer the cache file (mmapped, shared between processes); fall back
         // to the bytes in memory when the cache could not be written.
