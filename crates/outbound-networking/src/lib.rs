@@ -23,11 +23,16 @@
 //!   (entries with scheme `tcp://`, `udp://` or `*://`, as Spin reads them),
 //!   with the same private-address guard.
 //!
-//! Every outbound client goes through this crate: outbound HTTP and
-//! `wasi:sockets` today; Redis, PostgreSQL, MySQL and MQTT next.
+//! - [`AllowedHosts::authorize`]: both steps for a service client (Redis,
+//!   PostgreSQL, MySQL, MQTT): the grant, then the guarded addresses to
+//!   connect to, within [`CONNECT_TIMEOUT`].
+//!
+//! Every outbound client goes through this crate: outbound HTTP,
+//! `wasi:sockets`, and the outbound service capabilities.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use nimbus_manifest::{HostMatch, HostPattern};
 
@@ -36,6 +41,19 @@ mod templates;
 
 pub use sockets::Transport;
 pub use templates::{resolve_allowed_hosts, TemplateError, VariableValue};
+
+/// How long an outbound service client (Redis, PostgreSQL, MySQL, MQTT) may
+/// take to connect before the guest gets the interface's connection error:
+/// a server that is down or unreachable answers the guest quickly, never
+/// with a hang.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections one instance may hold open at once to the outbound
+/// services of one kind (Redis, PostgreSQL, …); past it, opening another
+/// fails with the interface's error. Connections are resources of the
+/// instance: they go back to the app's pool when the guest drops them or the
+/// request ends.
+pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 16;
 
 /// Whether outbound connections may reach loopback, private, link-local and
 /// unspecified addresses through a host *name* (or a wildcard) in
@@ -198,6 +216,20 @@ impl AllowedHosts {
             host: host.to_owned(),
             port,
         })
+    }
+
+    /// What a service client does before connecting to
+    /// `scheme://host:port`: [`AllowedHosts::check`] (a denial is logged
+    /// with the entry to add), then [`AllowedHosts::resolve`] with the
+    /// private-address guard. Connect only to the addresses returned.
+    pub async fn authorize(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, OutboundError> {
+        self.check(scheme, host, port)?;
+        self.resolve(scheme, host, port).await
     }
 
     /// Whether an entry names `ip` itself (an IP literal or a CIDR range
