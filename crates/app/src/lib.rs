@@ -10,6 +10,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nimbus_cap_key_value::KeyValueCapability;
 use nimbus_cap_outbound_http::OutboundHttpCapability;
+use nimbus_cap_outbound_postgres::PostgresCapability;
+use nimbus_cap_outbound_redis::RedisCapability;
 use nimbus_cap_sqlite::SqliteCapability;
 use nimbus_cap_variables::VariablesCapability;
 use nimbus_cap_wasi::WasiCapability;
@@ -30,6 +32,8 @@ pub fn capabilities() -> Capabilities {
         .with(KeyValueCapability::new())
         .with(SqliteCapability)
         .with(VariablesCapability)
+        .with(RedisCapability)
+        .with(PostgresCapability)
 }
 
 /// What every app of a host shares: the loader (and its compile cache), the

@@ -52,7 +52,10 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-pub use nimbus_outbound_networking::{AllowedHosts, OutboundPolicy, VariableValue};
+pub use nimbus_outbound_networking::{
+    AllowedHosts, OutboundError, OutboundPolicy, VariableValue, CONNECT_TIMEOUT,
+    MAX_CONNECTIONS_PER_INSTANCE,
+};
 
 /// The most host resources (fields, bodies, streams, pollables, open files)
 /// one component instance may hold at once; past it the host call traps.
