@@ -141,9 +141,9 @@ impl PostgresPools {
             None => {
                 // Connect to the address resolved above, never resolving
                 // again; the name stays for the server's messages.
+                // (The port stays the one the address gave, or the default.)
                 config
                     .hostaddr(server.ip())
-                    .port(server.port())
                     .connect_timeout(CONNECT_TIMEOUT);
                 let manager = Manager::from_config(
                     config,

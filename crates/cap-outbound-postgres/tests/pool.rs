@@ -83,7 +83,11 @@ async fn a_transaction_left_open_is_rolled_back_before_the_connection_is_reused(
     let first = pools.connect(&grant, &pg.url()).await.unwrap();
     let client = first.client().unwrap();
     client
-        .batch_execute("CREATE TABLE leak (v INT4); BEGIN; INSERT INTO leak VALUES (1); SET search_path = nowhere")
+        .batch_execute("CREATE TABLE leak (v INT4)")
+        .await
+        .unwrap();
+    client
+        .batch_execute("BEGIN; INSERT INTO leak VALUES (1); SET search_path = nowhere")
         .await
         .unwrap();
     drop(first); // the guest's request ends mid-transaction
