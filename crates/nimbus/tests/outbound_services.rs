@@ -312,6 +312,18 @@ fn postgres_guests_of_every_version_round_trip_every_type() {
             "2",
             "{name}"
         );
+        // `int8` is PostgreSQL's one-byte `"char"`; `timestamp` (seconds)
+        // goes into a `TIMESTAMPTZ`.
+        expect(
+            &server.get(&format!("/?case=int8&table=int8_{version}")),
+            "type=int8 value=-5",
+        );
+        if version != "v2" {
+            expect(
+                &server.get(&format!("/?case=timestamp&table=ts_{version}")),
+                "epoch=-86399",
+            );
+        }
         expect(
             &server.get(&format!("/?case=execute&table=exec_{version}")),
             "ok",
