@@ -136,16 +136,16 @@ impl fmt::Debug for MysqlAppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MysqlAppState")
             .field("app", &self.0.app_id())
-            .field("pools", &self.0.len())
+            .field("pools", &self.0.stats())
             .finish()
     }
 }
 
 impl MysqlAppState {
-    /// How many pools the app has open (one per address opened and server
-    /// address it resolved to).
-    pub fn pool_count(&self) -> usize {
-        self.0.len()
+    /// What the app's pools hold now (one pool per address a guest opened
+    /// and server address it resolved to).
+    pub fn stats(&self) -> PoolStats {
+        self.0.stats()
     }
 
     /// What one component may reach: `allowed`, its resolved
@@ -156,6 +156,19 @@ impl MysqlAppState {
             allowed,
         }
     }
+}
+
+/// What an app's pools hold, summed over its pools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The pools.
+    pub pools: usize,
+    /// The connections open to servers, in use or idle.
+    pub connections: usize,
+    /// The connections a guest holds.
+    pub in_use: usize,
+    /// The connections waiting in the pools.
+    pub idle: usize,
 }
 
 /// One component's grants (its `allowed_outbound_hosts`) and its app's

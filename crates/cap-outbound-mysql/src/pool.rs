@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -61,13 +62,18 @@ impl AppPools {
         &self.app_id
     }
 
-    /// How many pools the app has open.
-    pub fn len(&self) -> usize {
-        self.pools
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pools
-            .len()
+    /// What the app's pools hold now.
+    pub fn stats(&self) -> crate::PoolStats {
+        let pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stats = crate::PoolStats::default();
+        for (_, pool) in pools.pools.values() {
+            let metrics = pool.metrics();
+            stats.pools += 1;
+            stats.connections += metrics.connection_count.load(Ordering::Relaxed);
+            stats.in_use += metrics.connections_in_use.load(Ordering::Relaxed);
+            stats.idle += metrics.connections_in_pool.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// The pool of `raw` (parsed: `address`) at `server`, made on first use.
