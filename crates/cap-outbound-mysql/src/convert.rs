@@ -151,7 +151,8 @@ pub(crate) fn row(
     row: mysql_async::Row,
     columns: &[(Column, Kind)],
 ) -> Result<Vec<DbValue>, MysqlError> {
-    let values = row.unwrap();
+    // `Row::unwrap` takes the row's values (it cannot fail).
+    let values = mysql_async::Row::unwrap(row);
     if values.len() != columns.len() {
         return Err(MysqlError::Other(format!(
             "the server sent a row of {} values for {} columns",

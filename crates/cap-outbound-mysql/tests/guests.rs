@@ -19,7 +19,7 @@ use nimbus_cap_outbound_http::OutboundHttpCapability;
 use nimbus_cap_outbound_mysql::{MysqlCapability, PoolStats, CONNECT_TIMEOUT};
 use nimbus_cap_variables::VariablesCapability;
 use nimbus_cap_wasi::WasiCapability;
-use nimbus_capability::Capabilities;
+use nimbus_capability::{Capabilities, OutboundPolicy};
 use nimbus_test_guests::Target;
 use nimbus_test_host::{toml_path, TestApp};
 use nimbus_test_servers::MariaDb;
@@ -83,6 +83,16 @@ impl Guest {
 /// An app whose component `db` runs `guest` with variable `address` set to
 /// `address` and `allowed_outbound_hosts` set to `allowed`.
 fn app(guest: Guest, address: &str, allowed: &[String]) -> TestApp {
+    app_with_policy(guest, address, allowed, OutboundPolicy::default())
+}
+
+/// [`app`] on a host with outbound policy `policy`.
+fn app_with_policy(
+    guest: Guest,
+    address: &str,
+    allowed: &[String],
+    policy: OutboundPolicy,
+) -> TestApp {
     let allowed: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
     let manifest = format!(
         "spin_manifest_version = 2\n\
@@ -102,6 +112,7 @@ fn app(guest: Guest, address: &str, allowed: &[String]) -> TestApp {
         .with(MysqlCapability);
     TestApp::builder(capabilities, manifest)
         .variable("address", address)
+        .outbound(policy)
         .build()
         .expect("the app loads")
 }
@@ -145,7 +156,8 @@ async fn scalar(conn: &mut mysql_async::Conn, sql: &str) -> Option<String> {
 
 /// The columns of the `types` table of the guests, as the test reads them
 /// back (text, with BLOBs in hex).
-const READ_BACK: &str = "CONCAT_WS('|', b, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, s, t, c, \
+const READ_BACK: &str =
+    "CONCAT_WS('|', b, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, s, t, c, \
      HEX(bin), HEX(blb), HEX(fixed), m, `dec`, d, tm, dt, ts, yr, HEX(bits))";
 
 /// What the guests store in the `types` table's row 1.
@@ -331,6 +343,26 @@ async fn only_granted_servers_and_no_credentials_in_errors() {
         let message = expect_error(run(&invalid, "open", "").await, "connection-failed");
         assert!(message.contains("invalid MySQL address"), "{message}");
         assert!(!message.contains(wrong), "{message}");
+
+        // On a node, a name that resolves to a private address is refused
+        // unless the address itself is granted.
+        let by_name = format!(
+            "mysql://{}:{}@localhost:{port}/{}",
+            MariaDb::USER,
+            MariaDb::PASSWORD,
+            MariaDb::DATABASE
+        );
+        let node = app_with_policy(
+            guest,
+            &by_name,
+            &[format!("mysql://localhost:{port}")],
+            OutboundPolicy::NODE,
+        );
+        let message = expect_error(run(&node, "open", "").await, "connection-failed");
+        assert!(message.contains("loopback/private"), "{message}");
+        assert!(!message.contains(MariaDb::PASSWORD), "{message}");
+        let node = app_with_policy(guest, &server.url(), &grant(&server), OutboundPolicy::NODE);
+        assert_eq!(run(&node, "open", "").await, (200, "opened".into()));
     }
     let logs = logs();
     assert!(!logs.contains(wrong), "{logs}");
@@ -346,7 +378,11 @@ async fn a_server_that_is_down_fails_fast_and_is_used_again_when_back() {
         .map(|guest| (guest, app(guest, &server.url(), &grant(&server))))
         .collect();
     for (guest, app) in &apps {
-        assert_eq!(run(app, "open", "").await, (200, "opened".into()), "{guest:?}");
+        assert_eq!(
+            run(app, "open", "").await,
+            (200, "opened".into()),
+            "{guest:?}"
+        );
     }
     server.stop();
     for (guest, app) in &apps {
@@ -361,6 +397,38 @@ async fn a_server_that_is_down_fails_fast_and_is_used_again_when_back() {
     }
     server.restart();
     for (guest, app) in &apps {
-        assert_eq!(run(app, "open", "").await, (200, "opened".into()), "{guest:?}");
+        assert_eq!(
+            run(app, "open", "").await,
+            (200, "opened".into()),
+            "{guest:?}"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
+    capture_logs();
+    // Accepts connections (the kernel does, for the backlog) but never
+    // sends MySQL's greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let port = silent.local_addr().expect("its address").port();
+    let address = format!("mysql://u:pw-silent@127.0.0.1:{port}/db");
+    let grant = vec![format!("mysql://127.0.0.1:{port}")];
+    let apps: Vec<(Guest, TestApp)> = Guest::ALL
+        .into_iter()
+        .map(|guest| (guest, app(guest, &address, &grant)))
+        .collect();
+    let started = Instant::now();
+    let answers =
+        futures_util::future::join_all(apps.iter().map(|(_, app)| run(app, "open", ""))).await;
+    let elapsed = started.elapsed();
+    for ((guest, _), answer) in apps.iter().zip(answers) {
+        let message = expect_error(answer, "connection-failed");
+        assert!(message.contains("no answer within"), "{guest:?}: {message}");
+        assert!(!message.contains("pw-silent"), "{message}");
+    }
+    assert!(
+        elapsed >= CONNECT_TIMEOUT && elapsed < CONNECT_TIMEOUT + Duration::from_secs(3),
+        "{elapsed:?}"
+    );
 }
