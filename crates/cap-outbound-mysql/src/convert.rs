@@ -1,15 +1,5 @@
 //! Values between the interface (`parameter-value`, `db-value`, `column`)
-//! and MySQL's wire types.
-//!
-//! Column types map as Spin maps them: TINYINT → `int8` (so BOOLEAN, which
-//! is TINYINT(1), too), TINYINT UNSIGNED → `uint8`, … BIGINT UNSIGNED →
-//! `uint64`, FLOAT → `floating32`, DOUBLE → `floating64`, CHAR, VARCHAR,
-//! TEXT, ENUM, SET and JSON → `str`, BINARY, VARBINARY and BLOB → `binary`.
-//! DECIMAL and the date and time types (DATE, TIME, DATETIME, TIMESTAMP)
-//! are `str`, written as MySQL writes them (`12.50`, `2024-02-29`,
-//! `-838:59:59`, `2024-02-29 13:14:15.123456`). Anything else (BIT, YEAR,
-//! GEOMETRY, …) is a column of type `other` whose values are `unsupported`.
-//! NULL is `db-null` in a column of any type.
+//! and MySQL's wire types; the mapping is in the crate docs.
 
 use mysql_async::consts::ColumnType;
 use mysql_async::Value;

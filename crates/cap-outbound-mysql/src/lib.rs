@@ -25,15 +25,38 @@
 //! with another app). A guest's `connection` is a resource of its instance:
 //! it goes back to the pool when the guest drops it or the instance (the
 //! request) ends, and is reset there (`COM_RESET_CONNECTION`: an open
-//! transaction is rolled back, session state cleared). An instance holds at
+//! transaction is rolled back, session variables, temporary tables and
+//! locks are gone; the address's database is selected again). An instance holds at
 //! most [`MAX_CONNECTIONS_PER_INSTANCE`] at once; past it, `open` fails with
 //! `connection-failed("too many connections …")`.
 //!
 //! # Values
 //!
-//! See the `convert` module for how MySQL's column types map to the
-//! interface's. `query` of 2.0 holds the whole result in host memory, up to
-//! [`MAX_RESULT_BYTES`]; 3.0 streams the rows as the guest reads them.
+//! Parameters are sent as their MySQL counterparts (`boolean` as 0 or 1).
+//! Result columns map as Spin maps them, except that DECIMAL and the date
+//! and time types are text here (Spin fails the query on them), and that a
+//! value of a type with no counterpart is `unsupported` rather than an
+//! error:
+//!
+//! | MySQL column | `db-data-type` | `db-value` |
+//! |---|---|---|
+//! | TINYINT (so BOOLEAN), SMALLINT, MEDIUMINT and INT, BIGINT | `int8`, `int16`, `int32`, `int64` | the same |
+//! | the same, UNSIGNED | `uint8`, `uint16`, `uint32`, `uint64` | the same |
+//! | FLOAT, DOUBLE | `floating32`, `floating64` | the same |
+//! | CHAR, VARCHAR, TEXT, ENUM, SET, JSON | `str` | `str` |
+//! | BINARY, VARBINARY, BLOB (the `binary` character set) | `binary` | `binary` |
+//! | DECIMAL, DATE, TIME, DATETIME, TIMESTAMP | `str` | `str`, as MySQL writes them (`12.50`, `2024-02-29`, `-838:59:59.500`, `2024-02-29 13:14:15.123456`) |
+//! | anything else (YEAR, BIT, GEOMETRY, …) | `other` | `unsupported` |
+//!
+//! NULL is `db-null` in a column of any type; no column is `boolean`
+//! (MySQL has none). A value that does not fit its column's type (text that
+//! is not UTF-8) fails the query with `value-conversion-failed`.
+//!
+//! `query` of 2.0 holds the whole result in host memory, up to
+//! [`MAX_RESULT_BYTES`]; 3.0 streams the rows as the guest reads them (a few
+//! are read ahead). A 3.0 connection runs one statement at a time: a
+//! statement waits until the rows of the query before it have all been
+//! read, or its stream dropped.
 //!
 //! # Interfaces per engine
 //!
