@@ -344,6 +344,16 @@ async fn only_granted_servers_and_no_credentials_in_errors() {
         assert!(message.contains("invalid MySQL address"), "{message}");
         assert!(!message.contains(wrong), "{message}");
 
+        // TLS asked for (`ssl-mode`) is TLS or nothing: this server has
+        // none.
+        let tls = app(
+            guest,
+            &format!("{}?ssl-mode=REQUIRED", server.url()),
+            &grant(&server),
+        );
+        let message = expect_error(run(&tls, "open", "").await, "connection-failed");
+        assert!(!message.contains(MariaDb::PASSWORD), "{message}");
+
         // On a node, a name that resolves to a private address is refused
         // unless the address itself is granted.
         let by_name = format!(
