@@ -33,13 +33,29 @@ impl Target {
     }
 }
 
-/// The root of the Nimbus workspace.
+/// The root of the Nimbus workspace: the one holding the package under test
+/// (`cargo test` sets `CARGO_MANIFEST_DIR` when it runs a test), else the
+/// one this crate was compiled in. Two checkouts sharing one target
+/// directory share this crate's compiled code (Cargo hashes a workspace
+/// member's path relative to its workspace), so the path compiled in may be
+/// another checkout's.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
         .expect("crates/test-guests lives two levels below the workspace root")
-        .to_path_buf()
+        .to_path_buf();
+    let under_test = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    under_test
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|root| {
+                    root.join("crates").join("test-guests").is_dir()
+                        && root.join("tests").join(DEFAULT_PACKAGE).is_dir()
+                })
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(compiled)
 }
 
 /// The directory holding the guest sources.

@@ -8,10 +8,12 @@
 //! Every server can be stopped and restarted on the same port, for tests of
 //! what a guest sees while its database is down and after it comes back.
 
+mod mariadb;
 mod postgres;
 mod process;
 mod redis;
 
+pub use mariadb::MariaDb;
 pub use postgres::Postgres;
 pub use process::{free_port, ServerProcess};
 pub use redis::RedisServer;
