@@ -427,3 +427,130 @@ fn postgres_down_fails_fast_without_leaking_the_password_and_recovers() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// MySQL (MariaDB)
+// ---------------------------------------------------------------------------
+
+/// spin-sdk 5's `mysql` (fermyon:spin/mysql@2.0.0) and spin-sdk 7's v3
+/// module (spin:mysql@3.0.0).
+const MYSQL_GUESTS: [(&str, &str); 2] = [("guests-spin", "mysql-v2"), ("guests-p3", "mysql-v3")];
+
+/// The first line of an answer (the MySQL guests put an error's message on
+/// the second).
+fn first_line(response: &HttpResponse) -> (u16, String) {
+    let text = response.text();
+    (
+        response.status,
+        text.lines().next().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn mysql_guests_of_both_sdks_round_trip_every_type() {
+    let db = nimbus_test_servers::MariaDb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = format!("\"mysql://127.0.0.1:{}\"", db.port());
+    for (package, name) in MYSQL_GUESTS {
+        let version = name.replace('-', "_");
+        let manifest = app(&dir.path().join(name), &guest(package, name), &allowed, "");
+        let server = start(&manifest, &db.url(), &[]);
+        expect(
+            &server.get(&format!("/?case=types&table=types_{version}")),
+            "ok",
+        );
+        assert_eq!(
+            db.sql(&format!("SELECT count(*) FROM types_{version}")),
+            "2",
+            "{name}"
+        );
+        expect(
+            &server.get(&format!("/?case=execute&table=exec_{version}")),
+            "ok",
+        );
+        assert_eq!(
+            db.sql(&format!("SELECT id, note FROM exec_{version}")),
+            "2\tdeux",
+            "{name}"
+        );
+        assert_eq!(
+            first_line(&server.get("/?case=query-error")),
+            (200, "error: query-failed".to_owned())
+        );
+        assert_eq!(
+            first_line(&server.get("/?case=bad-parameter")),
+            (200, "error: bad-parameter".to_owned())
+        );
+        expect(&server.get("/?case=stream"), "ok");
+        expect(&server.get("/?case=many"), "ok");
+        // A transaction left open by one request is gone for the next.
+        let left = server.get(&format!("/?case=leave-open&table=leak_{version}"));
+        assert!(left.text().starts_with("ok "), "{}", left.text());
+        let clean = server.get(&format!("/?case=check-clean&table=leak_{version}"));
+        assert!(clean.text().starts_with("rows=0 "), "{}", clean.text());
+        let logs = server.stop().1;
+        assert!(!logs.contains("panicked"), "{logs}");
+        assert!(
+            !logs.contains(nimbus_test_servers::MariaDb::PASSWORD),
+            "{logs}"
+        );
+    }
+}
+
+#[test]
+fn mysql_access_is_granted_by_allowed_outbound_hosts_and_survives_a_restart() {
+    let mut db = nimbus_test_servers::MariaDb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = db.port();
+    let mut servers = Vec::new();
+    for (package, name) in MYSQL_GUESTS {
+        let denied = app(
+            &dir.path().join(format!("{name}-denied")),
+            &guest(package, name),
+            "\"mysql://db.example.com:3306\"",
+            "",
+        );
+        let server = start(&denied, &db.url(), &[]);
+        assert_eq!(
+            first_line(&server.get("/?case=open")),
+            (200, "error: connection-failed".to_owned())
+        );
+        let log = server.wait_for_log("not in allowed_outbound_hosts");
+        assert!(
+            log.contains(&format!(
+                "add \"mysql://127.0.0.1:{port}\" to allowed_outbound_hosts"
+            )),
+            "{log}"
+        );
+        drop(server);
+        let allowed = app(
+            &dir.path().join(name),
+            &guest(package, name),
+            &format!("\"mysql://127.0.0.1:{port}\""),
+            "",
+        );
+        let server = start(&allowed, &db.url(), &[]);
+        expect(&server.get("/?case=open"), "opened");
+        servers.push(server);
+    }
+    db.stop();
+    for server in &servers {
+        let started = Instant::now();
+        assert_eq!(
+            first_line(&server.get("/?case=open")),
+            (200, "error: connection-failed".to_owned())
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    db.restart();
+    for server in &servers {
+        expect(
+            &until(server, "/?case=open", "opened", Duration::from_secs(15)),
+            "opened",
+        );
+    }
+}

@@ -116,6 +116,40 @@ impl MariaDb {
         self.port
     }
 
+    /// Runs `sql` with the `mariadb` client (as [`MariaDb::USER`], in
+    /// [`MariaDb::DATABASE`], over TCP) and returns its output: tab-separated
+    /// rows without column names. Panics when the client fails.
+    pub fn sql(&self, sql: &str) -> String {
+        let output = Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+            ])
+            .args([
+                "-u",
+                USER,
+                "--skip-column-names",
+                "--batch",
+                "-e",
+                sql,
+                DATABASE,
+            ])
+            .env("MYSQL_PWD", PASSWORD)
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run the mariadb client ({INSTALL}): {err}"));
+        assert!(
+            output.status.success(),
+            "mariadb -e {sql:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned()
+    }
+
     /// Kills the server (SIGKILL); its data stays.
     pub fn stop(&mut self) {
         self.process = None;
