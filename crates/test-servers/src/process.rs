@@ -62,7 +62,9 @@ impl ServerProcess {
                 return Ok(server);
             }
             if Instant::now() > deadline {
-                return Err(format!("{name} did not listen on port {port} within {timeout:?}"));
+                return Err(format!(
+                    "{name} did not listen on port {port} within {timeout:?}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
