@@ -34,11 +34,13 @@
 //! down. A connection attempt gives up after [`CONNECT_TIMEOUT`], a
 //! statement after [`OP_TIMEOUT`]. While PostgreSQL is unreachable every
 //! call fails quickly with `other("postgres unavailable: ...")`; broken
-//! connections never go back to the pool, so calls succeed again as soon as
-//! PostgreSQL is back. Calls that are safe to repeat (get, set, delete,
-//! exists, keys, batch) are retried once when a pooled connection turns out
-//! to be broken; `increment` and compare-and-swap are not (a lost reply
-//! might hide an applied change). No message holds the password.
+//! connections never go back to the pool (and one that breaks empties the
+//! pool of its idle ones, which the same restart broke), so calls succeed
+//! again as soon as PostgreSQL is back. Calls that are safe to repeat (get,
+//! set, delete, exists, keys, batch) are retried once when a pooled
+//! connection turns out to be broken; `increment` and compare-and-swap are
+//! not (a lost reply might hide an applied change). No message holds the
+//! password.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,6 +110,9 @@ pub(crate) struct PostgresDb {
     url_for_messages: String,
     schema_ready: AtomicBool,
     schema_lock: tokio::sync::Mutex<()>,
+    /// Whether the last call found PostgreSQL unreachable (for logging the
+    /// outage once, and its end).
+    down: AtomicBool,
 }
 
 enum Failure {
@@ -313,11 +318,26 @@ impl PostgresDb {
             url_for_messages,
             schema_ready: AtomicBool::new(false),
             schema_lock: tokio::sync::Mutex::new(()),
+            down: AtomicBool::new(false),
         }))
     }
 
     pub fn url_for_messages(&self) -> &str {
         &self.url_for_messages
+    }
+
+    /// Logs the start of an outage (once) or its end.
+    fn note_reachable(&self, reachable: bool) {
+        if reachable {
+            if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+                tracing::info!("postgres {} is reachable again", self.url_for_messages);
+            }
+        } else if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "postgres {} unavailable; key-value calls on it fail until it is back",
+                self.url_for_messages
+            );
+        }
     }
 
     /// A pooled connection, the table made sure of.
@@ -361,21 +381,18 @@ impl PostgresDb {
         if self.schema_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        let exists: bool = client
-            .query_one("SELECT to_regclass('nimbus_key_value') IS NOT NULL", &[])
-            .await?
-            .get(0);
+        const EXISTS: &str = "SELECT to_regclass('nimbus_key_value') IS NOT NULL";
+        let exists: bool = client.query_one(EXISTS, &[]).await?.get(0);
         if !exists {
-            match client.batch_execute(SCHEMA).await {
-                Ok(()) => {}
-                // Another node created it at the same moment (PostgreSQL
-                // reports that race as a duplicate pg_type row).
-                Err(err)
-                    if matches!(
-                        err.code(),
-                        Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::DUPLICATE_TABLE)
-                    ) => {}
-                Err(err) => return Err(err),
+            if let Err(err) = client.batch_execute(SCHEMA).await {
+                // Another node may have created it at the same moment:
+                // PostgreSQL reports that race as a duplicate type, a
+                // unique violation on its catalog, or a duplicate table.
+                let created_meanwhile = !is_connection_error(&err)
+                    && client.query_one(EXISTS, &[]).await?.get::<_, bool>(0);
+                if !created_meanwhile {
+                    return Err(err);
+                }
             }
             tracing::info!(
                 "key-value: table nimbus_key_value ready in {}",
@@ -405,6 +422,10 @@ impl PostgresDb {
         match err {
             Some(err) if is_connection_error(&err) => {
                 drop(Object::take(object));
+                // The server restarted or dropped its connections: the idle
+                // ones are most likely broken too (their tasks may not have
+                // seen it yet). A retry then gets a fresh connection.
+                drop(self.pool.retain(|_, _| false));
                 Failure::Unavailable {
                     why: format!("{}: {}", self.url_for_messages, describe(&err)),
                     retry: true,
@@ -455,7 +476,14 @@ macro_rules! on_connection {
                 Err(Failure::Unavailable { retry: true, .. }) if $repeatable && !retried => {
                     retried = true
                 }
-                other => break other,
+                other => {
+                    match &other {
+                        Err(Failure::Unavailable { .. }) => db.note_reachable(false),
+                        Err(Failure::Query(_)) | Ok(_) => db.note_reachable(true),
+                        Err(Failure::NoTable) => {}
+                    }
+                    break other;
+                }
             }
         }
     }};
