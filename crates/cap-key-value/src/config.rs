@@ -17,6 +17,10 @@ use serde::Deserialize;
 /// [key_value_store.cache]
 /// type = "redis"
 /// url = "redis://127.0.0.1:6379"
+///
+/// [key_value_store.shared]         # shared by every node of a fleet
+/// type = "postgres"
+/// url = "postgres://nimbus:password@db.internal:5432/nimbus"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -46,6 +50,9 @@ pub enum StoreConfig {
     Sqlite(SqliteStoreConfig),
     /// `type = "redis"`: a Redis server.
     Redis(RedisStoreConfig),
+    /// `type = "postgres"`: a PostgreSQL database (table `nimbus_key_value`,
+    /// created on first use).
+    Postgres(PostgresStoreConfig),
 }
 
 /// `type = "sqlite"` settings.
@@ -63,6 +70,18 @@ pub struct SqliteStoreConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisStoreConfig {
     /// `redis://[user:password@]host[:port][/db]`.
+    pub url: String,
+}
+
+/// `type = "postgres"` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStoreConfig {
+    /// `postgres://user:password@host[:port]/database` (`postgresql://`
+    /// too), or a key=value connection string
+    /// (`host=… port=… user=… password=… dbname=…`). Checked at configure
+    /// time; connected on first use. TLS (`sslmode=require`) is not
+    /// supported yet.
     pub url: String,
 }
 
@@ -91,6 +110,10 @@ path = "/var/kv.db"
 [key_value_store.cache]
 type = "redis"
 url = "redis://127.0.0.1:6379"
+
+[key_value_store.shared]
+type = "postgres"
+url = "postgres://nimbus:pw@127.0.0.1:5432/nimbus"
 "#,
         )
         .unwrap()
@@ -109,6 +132,12 @@ url = "redis://127.0.0.1:6379"
             config.stores["cache"],
             StoreConfig::Redis(RedisStoreConfig {
                 url: "redis://127.0.0.1:6379".into()
+            })
+        );
+        assert_eq!(
+            config.stores["shared"],
+            StoreConfig::Postgres(PostgresStoreConfig {
+                url: "postgres://nimbus:pw@127.0.0.1:5432/nimbus".into()
             })
         );
         assert_eq!(parse("").unwrap(), None);

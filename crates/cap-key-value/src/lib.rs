@@ -34,9 +34,18 @@
 //!   and power loss.
 //! - `type = "redis"`, `url = "redis://host:port"`: keys
 //!   `nimbus:{app}:{label}:{key}`; reconnects by itself.
+//! - `type = "postgres"`, `url = "postgres://user:password@host:port/db"`
+//!   (or a key=value connection string): one table
+//!   `nimbus_key_value (app, store, key, value BYTEA)`, primary key
+//!   `(app, store, key)`, created on first use; a fleet of nodes configured
+//!   with the same URL and app id shares the app's keys. Pooled; broken
+//!   connections are dropped, so it works again as soon as the database is
+//!   back.
 //!
-//! `increment` and compare-and-swap are atomic on both (SQLite
-//! `BEGIN IMMEDIATE`; Redis `INCRBY` and a Lua script).
+//! `increment` and compare-and-swap are atomic on all three (SQLite
+//! `BEGIN IMMEDIATE`; Redis `INCRBY` and a Lua script; PostgreSQL one
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` and one conditional
+//! `UPDATE`/`INSERT … ON CONFLICT DO NOTHING`).
 //!
 //! # Use
 //!
@@ -77,6 +86,7 @@
 mod capability;
 mod config;
 mod host;
+mod postgres;
 mod redis;
 mod sqlite;
 mod store;
@@ -88,7 +98,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use wasmtime::component::ResourceTable;
 
-pub use config::{KeyValueConfig, RedisStoreConfig, SqliteStoreConfig, StoreConfig};
+pub use config::{
+    KeyValueConfig, PostgresStoreConfig, RedisStoreConfig, SqliteStoreConfig, StoreConfig,
+};
 pub use host::{
     add_spin_key_value_to_linker, add_to_linker, add_wasi_keyvalue_to_linker, Draft2Bucket,
     Draft2Cas, DraftBucket, SpinStore,
@@ -105,7 +117,9 @@ pub const DEFAULT_LABEL: &str = "default";
 /// What [`KeyValueCapability::configure`] needs to know about an app.
 #[derive(Debug, Clone, Default)]
 pub struct AppKv {
-    /// Identifies the app; isolates its Redis keys (`nimbus:{app_id}:...`).
+    /// Identifies the app; isolates its Redis keys (`nimbus:{app_id}:...`)
+    /// and its PostgreSQL rows (the `app` column). Nodes of a fleet that
+    /// serve the same app give it the same id, so they share its keys.
     /// ASCII letters, digits, `-`, `_` and `.` only.
     pub app_id: String,
     /// Where the app's SQLite stores live (e.g. `<manifest dir>/.nimbus`);
@@ -130,11 +144,13 @@ impl KeyValueCapability {
     /// Validates the grants of `app` against `config` (its runtime config's
     /// `key_value_store` section, `None` if it has none) and opens every
     /// backend a component is granted: SQLite files are created and opened
-    /// now; Redis URLs are checked now and connected on first use, so an app
-    /// starts while Redis is down. The result is cheap to clone.
+    /// now; Redis and PostgreSQL URLs are checked now and connected on first
+    /// use, so an app starts while its database is down. The result is
+    /// cheap to clone.
     ///
     /// Fails if a component is granted a label (other than `default`) that
-    /// the runtime config does not define, if a Redis URL is invalid, if
+    /// the runtime config does not define, if a Redis or PostgreSQL URL is
+    /// invalid (the message names the section, never the password), if
     /// `app_id` has characters other than `[A-Za-z0-9._-]`, or if a
     /// database cannot be opened.
     pub fn configure(
@@ -192,6 +208,7 @@ impl KeyValueCapability {
 
         let mut sqlite_dbs: HashMap<PathBuf, Arc<sqlite::SqliteDb>> = HashMap::new();
         let mut redis_dbs: HashMap<String, Arc<redis::RedisDb>> = HashMap::new();
+        let mut postgres_dbs: HashMap<String, Arc<postgres::PostgresDb>> = HashMap::new();
         let mut stores = HashMap::new();
         for label in wanted.keys() {
             let store_config = config
@@ -235,6 +252,24 @@ impl KeyValueCapability {
                     store::Backend::Redis {
                         db,
                         prefix: format!("nimbus:{}:{label}:", app.app_id).into(),
+                    }
+                }
+                StoreConfig::Postgres(pg) => {
+                    let db = match postgres_dbs.get(&pg.url) {
+                        Some(db) => db.clone(),
+                        None => {
+                            let db = postgres::PostgresDb::new(&pg.url).map_err(|why| {
+                                anyhow::anyhow!(
+                                    "key_value_store.{label}: invalid PostgreSQL url: {why}"
+                                )
+                            })?;
+                            postgres_dbs.insert(pg.url.clone(), db.clone());
+                            db
+                        }
+                    };
+                    store::Backend::Postgres {
+                        db,
+                        app: app.app_id.as_str().into(),
                     }
                 }
             };
@@ -434,6 +469,56 @@ mod tests {
         let mut bad = app(dir.path(), &[]);
         bad.app_id = "a:b".into();
         assert!(KeyValueCapability::new().configure(None, &bad).is_err());
+    }
+
+    #[test]
+    fn bad_postgres_urls_are_refused_without_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "postgres://nimbus:hunter2@127.0.0.1:notaport/kv",
+            "postgres://:hunter2@127.0.0.1/kv",
+            "mysql://nimbus:hunter2@127.0.0.1/kv",
+            "host=127.0.0.1 user=nimbus password=hunter2 x",
+        ] {
+            let config = KeyValueConfig {
+                stores: BTreeMap::from([(
+                    "shared".to_owned(),
+                    StoreConfig::Postgres(PostgresStoreConfig { url: url.into() }),
+                )]),
+            };
+            let err = KeyValueCapability::new()
+                .configure(Some(config), &app(dir.path(), &[("web", &["shared"])]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("key_value_store.shared: invalid PostgreSQL url: "),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn postgres_stores_configure_while_the_database_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = KeyValueConfig {
+            stores: BTreeMap::from([(
+                "shared".to_owned(),
+                StoreConfig::Postgres(PostgresStoreConfig {
+                    url: "postgres://nimbus:hunter2@127.0.0.1:1/kv".into(),
+                }),
+            )]),
+        };
+        let state = KeyValueCapability::new()
+            .configure(Some(config), &app(dir.path(), &[("web", &["shared"])]))
+            .unwrap();
+        let store = state.store("shared").unwrap();
+        assert_eq!(store.backend_kind(), "postgres");
+        assert_eq!(
+            store.describe(),
+            "postgres postgres://nimbus@127.0.0.1:1/kv"
+        );
+        assert!(!app(dir.path(), &[]).data_dir.exists());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::postgres::PostgresDb;
 use crate::redis::RedisDb;
 use crate::sqlite::SqliteDb;
 
@@ -15,7 +16,8 @@ pub enum KvError {
     /// The component is not granted the store.
     #[error("access denied")]
     AccessDenied,
-    /// Anything else (I/O, Redis down, a value that is not an integer, …).
+    /// Anything else (I/O, Redis or PostgreSQL down, a value that is not an
+    /// integer, …).
     #[error("{0}")]
     Other(String),
 }
@@ -51,6 +53,11 @@ pub(crate) enum Backend {
         /// `nimbus:{app}:{label}:`
         prefix: Arc<str>,
     },
+    Postgres {
+        db: Arc<PostgresDb>,
+        /// The app id: the `app` column of every row.
+        app: Arc<str>,
+    },
 }
 
 impl std::fmt::Debug for Store {
@@ -75,19 +82,22 @@ impl Store {
         &self.label
     }
 
-    /// `sqlite` or `redis`.
+    /// `sqlite`, `redis` or `postgres`.
     pub fn backend_kind(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Redis { .. } => "redis",
+            Backend::Postgres { .. } => "postgres",
         }
     }
 
-    /// The backend, for logs: `sqlite <file>` or `redis <url without password>`.
+    /// The backend, for logs: `sqlite <file>`, `redis <url without
+    /// password>` or `postgres postgres://user@host:port/db`.
     pub fn describe(&self) -> String {
         match &self.backend {
             Backend::Sqlite(db) => format!("sqlite {}", db.path().display()),
             Backend::Redis { db, .. } => format!("redis {}", db.url_for_messages()),
+            Backend::Postgres { db, .. } => format!("postgres {}", db.url_for_messages()),
         }
     }
 
@@ -96,6 +106,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.get(&self.label, key).await,
             Backend::Redis { db, prefix } => db.get(prefix, key).await,
+            Backend::Postgres { db, app } => db.get(app, &self.label, key).await,
         }
     }
 
@@ -104,6 +115,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.set(&self.label, key, value).await,
             Backend::Redis { db, prefix } => db.set(prefix, key, value).await,
+            Backend::Postgres { db, app } => db.set(app, &self.label, key, value).await,
         }
     }
 
@@ -112,6 +124,9 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.delete_many(&self.label, vec![key.to_owned()]).await,
             Backend::Redis { db, prefix } => db.delete_many(prefix, vec![key.to_owned()]).await,
+            Backend::Postgres { db, app } => {
+                db.delete_many(app, &self.label, vec![key.to_owned()]).await
+            }
         }
     }
 
@@ -120,6 +135,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.exists(&self.label, key).await,
             Backend::Redis { db, prefix } => db.exists(prefix, key).await,
+            Backend::Postgres { db, app } => db.exists(app, &self.label, key).await,
         }
     }
 
@@ -128,6 +144,7 @@ impl Store {
         let mut keys = match &self.backend {
             Backend::Sqlite(db) => db.keys(&self.label).await?,
             Backend::Redis { db, prefix } => db.keys(prefix).await?,
+            Backend::Postgres { db, app } => db.keys(app, &self.label).await?,
         };
         keys.sort();
         keys.dedup();
@@ -141,6 +158,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.increment(&self.label, key, delta).await,
             Backend::Redis { db, prefix } => db.increment(prefix, key, delta).await,
+            Backend::Postgres { db, app } => db.increment(app, &self.label, key, delta).await,
         }
     }
 
@@ -155,6 +173,10 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.compare_and_swap(&self.label, key, expected, new).await,
             Backend::Redis { db, prefix } => db.compare_and_swap(prefix, key, expected, new).await,
+            Backend::Postgres { db, app } => {
+                db.compare_and_swap(app, &self.label, key, expected, new)
+                    .await
+            }
         }
     }
 
@@ -169,10 +191,12 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.get_many(&self.label, keys).await,
             Backend::Redis { db, prefix } => db.get_many(prefix, keys).await,
+            Backend::Postgres { db, app } => db.get_many(app, &self.label, keys).await,
         }
     }
 
-    /// Sets every pair (in one transaction on SQLite, one `MSET` on Redis).
+    /// Sets every pair (in one transaction on SQLite, one `MSET` on Redis,
+    /// one statement on PostgreSQL).
     pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
         if pairs.is_empty() {
             return Ok(());
@@ -180,6 +204,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.set_many(&self.label, pairs).await,
             Backend::Redis { db, prefix } => db.set_many(prefix, pairs).await,
+            Backend::Postgres { db, app } => db.set_many(app, &self.label, pairs).await,
         }
     }
 
@@ -191,6 +216,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.delete_many(&self.label, keys).await,
             Backend::Redis { db, prefix } => db.delete_many(prefix, keys).await,
+            Backend::Postgres { db, app } => db.delete_many(app, &self.label, keys).await,
         }
     }
 }

@@ -19,6 +19,7 @@ use nimbus_cap_wasi::WasiCapability;
 use nimbus_capability::Capabilities;
 use nimbus_test_guests::Target;
 use nimbus_test_host::{toml_path, TestApp};
+use nimbus_test_servers::Postgres;
 
 /// An app `app` with its data in `dir/app/.nimbus` whose components are
 /// `(id, guest of tests/guests-kv, key_value_stores)`, with `runtime_config`.
@@ -64,6 +65,15 @@ fn redis_config(url: &str, labels: &[&str]) -> String {
         .collect()
 }
 
+/// Runtime config with Redis store `cache` and PostgreSQL store `shared`.
+fn redis_and_postgres_config(redis: &RedisServer, pg: &Postgres) -> String {
+    format!(
+        "{}[key_value_store.shared]\ntype = \"postgres\"\nurl = \"{}\"\n",
+        redis_config(&redis.url(), &["cache"]),
+        pg.url()
+    )
+}
+
 /// The key-value capability's state of `app`, for host-side checks.
 fn kv(app: &TestApp) -> &KeyValueAppState {
     app.services()
@@ -85,22 +95,23 @@ fn ok(body: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spin_sdk_guest_uses_its_granted_stores() {
     let redis = RedisServer::start();
+    let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let app = load_app(
         dir.path(),
         &[
-            ("web", "kv-spin", &["default", "cache"]),
+            ("web", "kv-spin", &["default", "cache", "shared"]),
             ("other", "kv-spin", &["default"]),
             ("stranger", "kv-spin", &[]),
         ],
-        &redis_config(&redis.url(), &["cache"]),
+        &redis_and_postgres_config(&redis, &pg),
     );
     let spin = |path: &'static str, body: &'static str| {
         let app = app.clone();
         async move { request(&app, "web", path, body).await }
     };
 
-    for store in ["default", "cache"] {
+    for store in ["default", "cache", "shared"] {
         let q = |route: &str| -> &'static str {
             Box::leak(format!("{route}?store={store}").into_boxed_str())
         };
@@ -126,6 +137,7 @@ async fn spin_sdk_guest_uses_its_granted_stores() {
         )
     );
     assert_eq!(kv(&app).store("cache").unwrap().backend_kind(), "redis");
+    assert_eq!(kv(&app).store("shared").unwrap().backend_kind(), "postgres");
 
     // A component may open only what its manifest lists.
     assert_eq!(
@@ -144,16 +156,17 @@ async fn spin_sdk_guest_uses_its_granted_stores() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wasi_keyvalue_guest_on_both_backends() {
+async fn wasi_keyvalue_guest_on_every_backend() {
     let redis = RedisServer::start();
+    let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let app = load_app(
         dir.path(),
-        &[("web", "kv-wasi", &["default", "cache"])],
-        &redis_config(&redis.url(), &["cache"]),
+        &[("web", "kv-wasi", &["default", "cache", "shared"])],
+        &redis_and_postgres_config(&redis, &pg),
     );
 
-    for store in ["default", "cache"] {
+    for store in ["default", "cache", "shared"] {
         let call = |route: &str, body: &str| {
             let app = app.clone();
             let path = if route.contains('?') {
@@ -197,17 +210,18 @@ async fn wasi_keyvalue_guest_on_both_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasi_keyvalue_draft2_guest_compare_and_swap() {
     let redis = RedisServer::start();
+    let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let app = load_app(
         dir.path(),
         &[
-            ("web", "kv-wasi-draft2", &["default", "cache"]),
+            ("web", "kv-wasi-draft2", &["default", "cache", "shared"]),
             ("nobody", "kv-wasi-draft2", &[]),
         ],
-        &redis_config(&redis.url(), &["cache"]),
+        &redis_and_postgres_config(&redis, &pg),
     );
 
-    for store in ["default", "cache"] {
+    for store in ["default", "cache", "shared"] {
         let call = |route: &str, body: &str| {
             let app = app.clone();
             let path = if route.contains('?') {
@@ -244,19 +258,24 @@ async fn wasi_keyvalue_draft2_guest_compare_and_swap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_guest_requests_do_not_lose_updates() {
     let redis = RedisServer::start();
+    let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     // One component per guest, with the same grants.
     let app = load_app(
         dir.path(),
         &[
-            ("web-wasi", "kv-wasi", &["default", "cache"]),
-            ("web-draft2", "kv-wasi-draft2", &["default", "cache"]),
+            ("web-wasi", "kv-wasi", &["default", "cache", "shared"]),
+            (
+                "web-draft2",
+                "kv-wasi-draft2",
+                &["default", "cache", "shared"],
+            ),
         ],
-        &redis_config(&redis.url(), &["cache"]),
+        &redis_and_postgres_config(&redis, &pg),
     );
     const REQUESTS: usize = 24;
 
-    for store in ["default", "cache"] {
+    for store in ["default", "cache", "shared"] {
         let mut tasks = Vec::new();
         for i in 0..REQUESTS {
             let app = app.clone();

@@ -1,5 +1,6 @@
 //! Shared by the integration tests: a real `redis-server` on a free port,
-//! and helpers to configure apps.
+//! and helpers to configure apps. (PostgreSQL comes from
+//! `nimbus_test_servers::Postgres`.)
 
 #![allow(dead_code)]
 
@@ -10,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nimbus_cap_key_value::{
-    AppKv, KeyValueAppState, KeyValueCapability, KeyValueConfig, RedisStoreConfig, StoreConfig,
+    AppKv, KeyValueAppState, KeyValueCapability, KeyValueConfig, PostgresStoreConfig,
+    RedisStoreConfig, StoreConfig,
 };
 
 /// A `redis-server` started for one test on 127.0.0.1 and a free port, with
@@ -127,6 +129,23 @@ pub fn redis_config(url: &str, labels: &[&str]) -> KeyValueConfig {
                 (
                     label.to_string(),
                     StoreConfig::Redis(RedisStoreConfig {
+                        url: url.to_owned(),
+                    }),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// A runtime config with PostgreSQL stores `labels` at `url`.
+pub fn postgres_config(url: &str, labels: &[&str]) -> KeyValueConfig {
+    KeyValueConfig {
+        stores: labels
+            .iter()
+            .map(|label| {
+                (
+                    label.to_string(),
+                    StoreConfig::Postgres(PostgresStoreConfig {
                         url: url.to_owned(),
                     }),
                 )
