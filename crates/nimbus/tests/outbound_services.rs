@@ -554,3 +554,56 @@ fn mysql_access_is_granted_by_allowed_outbound_hosts_and_survives_a_restart() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// PostgreSQL behind the key-value store: state shared by a fleet
+// ---------------------------------------------------------------------------
+
+#[test]
+fn two_nodes_share_the_default_key_value_store_in_postgres() {
+    let dir = common::example("counter");
+    common::build(&dir);
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[key_value_store.default]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            pg.url()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let servers: Vec<Server> = ["a", "b"]
+        .iter()
+        .map(|node| {
+            let state = tmp.path().join(node);
+            Server::start_with(
+                &dir,
+                &[
+                    "--runtime-config-file",
+                    &config,
+                    "--state-dir",
+                    state.to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    for n in 1..=6 {
+        let response = servers[n % 2].get("/hello");
+        assert_eq!(
+            (response.status, response.text()),
+            (200, format!("/hello has been visited {n} times\n"))
+        );
+    }
+    // In the database, not in either node's state directory.
+    assert_eq!(
+        pg.psql("SELECT app, store, key, convert_from(value, 'UTF8') FROM nimbus_key_value"),
+        "counter|default|hits:/hello|6"
+    );
+    for server in servers {
+        let logs = server.stop().1;
+        assert!(!logs.contains(pg.password()), "{logs}");
+    }
+}
