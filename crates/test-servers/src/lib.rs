@@ -8,8 +8,10 @@
 //! Every server can be stopped and restarted on the same port, for tests of
 //! what a guest sees while its database is down and after it comes back.
 
+mod mosquitto;
 mod process;
 mod redis;
 
+pub use mosquitto::{Mosquitto, Subscriber};
 pub use process::{free_port, ServerProcess};
 pub use redis::RedisServer;
