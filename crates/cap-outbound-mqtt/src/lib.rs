@@ -70,6 +70,8 @@ mod address;
 mod capability;
 mod host;
 mod pool;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
