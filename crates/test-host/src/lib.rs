@@ -6,9 +6,11 @@
 //! runtime config; [`TestAppBuilder::build`] then does what loading an app
 //! does: [`Capabilities::linker`], [`Capabilities::configure_app`], and for
 //! every component compiling its `source`,
-//! [`AppServices::configure_component`] and linking a [`ProxyPre`]. Each
-//! request gets a fresh instance (`instance_builder(..)?.build()`) and goes
-//! to the guest's `wasi:http/incoming-handler`.
+//! [`AppServices::configure_component`] and linking a [`ProxyPre`] (or, for
+//! a component exporting `wasi:http/handler@0.3.0`, such as one built with
+//! spin-sdk 7's `#[http_service]`, a [`ServicePre`]). Each request gets a
+//! fresh instance (`instance_builder(..)?.build()`) and goes to the guest's
+//! `wasi:http/incoming-handler` (or 0.3 `handler`).
 //!
 //! ```no_run
 //! # async fn demo(capabilities: nimbus_capability::Capabilities, guest: &std::path::Path) -> anyhow::Result<()> {
@@ -49,6 +51,7 @@ use nimbus_runtime::{EngineConfig, Engines, EpochTicker};
 use nimbus_runtime_config::RuntimeConfig;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::WasiHttpView;
 
 /// `path` as a TOML basic string (quoted and escaped), for a manifest's
@@ -159,14 +162,14 @@ impl TestAppBuilder {
             let code = compile(&engines, &manifest.resolve(&component.source))
                 .with_context(|| format!("component `{id}`"))?;
             let component_services = services.configure_component(&manifest, id, component)?;
-            let pre = link(linkers.for_engine(code.engine()), &code)
+            let entry = link(linkers.for_engine(code.engine()), &code)
                 .with_context(|| format!("component `{id}`"))?;
             components.insert(
                 id.to_string(),
                 Served {
                     engine: code.engine().clone(),
                     services: component_services,
-                    pre,
+                    entry,
                     limits: component.limits,
                 },
             );
@@ -186,8 +189,16 @@ struct Served {
     /// The engine `pre` was compiled for (stores must be of it).
     engine: Engine,
     services: ComponentServices,
-    pre: ProxyPre<InstanceState>,
+    entry: Entry,
     limits: Limits,
+}
+
+/// The HTTP export a component is served through.
+enum Entry {
+    /// `wasi:http/incoming-handler@0.2`.
+    Http(ProxyPre<InstanceState>),
+    /// `wasi:http/handler@0.3.0`.
+    Http3(ServicePre<InstanceState>),
 }
 
 /// An app loaded through the capability seam, serving `wasi:http` requests
@@ -257,8 +268,14 @@ impl TestApp {
         store.limiter(|state| state.limiter());
         nimbus_runtime::yield_every_tick(&mut store);
 
-        let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|body| Full::new(body.into()));
+        let pre = match &served.entry {
+            Entry::Http(pre) => pre.clone(),
+            Entry::Http3(pre) => {
+                return send3(component, pre.clone(), store, request, served.limits.timeout).await
+            }
+        };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
         let guest_request = store
             .data_mut()
             .http()
@@ -269,7 +286,6 @@ impl TestApp {
             .http()
             .new_response_outparam(sender)
             .map_err(anyhow::Error::from)?;
-        let pre = served.pre.clone();
         let timeout = served.limits.timeout;
         let task = tokio::spawn(async move {
             let run = async {
@@ -396,16 +412,65 @@ fn compile(engines: &Engines, path: &Path) -> anyhow::Result<Component> {
     Ok(code)
 }
 
-/// Links `code` for the proxy world, as the HTTP trigger does at load.
-fn link(
-    linker: &Linker<InstanceState>,
-    code: &Component,
-) -> anyhow::Result<ProxyPre<InstanceState>> {
+/// Links `code` for the proxy world (or the 0.3 service world), as the HTTP
+/// trigger does at load.
+fn link(linker: &Linker<InstanceState>, code: &Component) -> anyhow::Result<Entry> {
     let pre = linker
         .instantiate_pre(code)
         .map_err(anyhow::Error::from)
         .context("cannot link")?;
+    if let Ok(pre) = ServicePre::new(pre.clone()) {
+        return Ok(Entry::Http3(pre));
+    }
     ProxyPre::new(pre)
+        .map(Entry::Http)
         .map_err(anyhow::Error::from)
-        .context("does not export wasi:http/incoming-handler")
+        .context("exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0")
+}
+
+/// [`TestApp::send`] for a component exporting `wasi:http/handler@0.3.0`:
+/// the store's event loop runs until the guest has written the whole body.
+async fn send3(
+    component: &str,
+    pre: ServicePre<InstanceState>,
+    mut store: Store<InstanceState>,
+    request: http::Request<Full<Bytes>>,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<(u16, String)> {
+    let request = request.map(|body| {
+        body.map_err(|never| -> wasmtime_wasi_http::Error { match never {} })
+    });
+    let (mut guest_request, _request_io) =
+        wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, request);
+    guest_request.scheme = Some(http::uri::Scheme::HTTP);
+    guest_request.authority = Some(http::uri::Authority::from_static("localhost"));
+    let run = async {
+        let service = pre.instantiate_async(&mut store).await?;
+        store
+            .run_concurrent(async move |accessor| {
+                let response = match service.handle(accessor, guest_request).await? {
+                    Ok(response) => response,
+                    Err(code) => return Ok(Err(format!("{code:?}"))),
+                };
+                let response = accessor.with(|store| response.into_http(store, async { Ok(()) }))?;
+                let status = response.status().as_u16();
+                let body = match response.into_body().collect().await {
+                    Ok(body) => body.to_bytes(),
+                    Err(err) => return Ok(Err(format!("reading the body: {err:?}"))),
+                };
+                nimbus_runtime::wasmtime::Result::<_>::Ok(Ok((status, body)))
+            })
+            .await?
+    };
+    let result = match timeout {
+        Some(timeout) => nimbus_runtime::with_timeout(timeout, run)
+            .await
+            .unwrap_or_else(|| Err(Trap::Interrupt.into())),
+        None => run.await,
+    };
+    match result.map_err(anyhow::Error::from) {
+        Ok(Ok((status, body))) => Ok((status, String::from_utf8_lossy(&body).into_owned())),
+        Ok(Err(why)) => anyhow::bail!("`{component}` answered with an error: {why}"),
+        Err(err) => Err(err.context(format!("`{component}` failed"))),
+    }
 }
