@@ -104,7 +104,10 @@ mod tests {
             }
         );
         let plain = ok("mqtt://broker.example.com");
-        assert_eq!((plain.host.as_str(), plain.port), ("broker.example.com", 1883));
+        assert_eq!(
+            (plain.host.as_str(), plain.port),
+            ("broker.example.com", 1883)
+        );
         assert_eq!(plain.client_id, None);
         assert_eq!(ok("MQTT://127.0.0.1:8883/").port, 8883);
         let v6 = ok("mqtt://[::1]:1884?keep_alive_secs=5");

@@ -77,9 +77,7 @@ use std::time::Duration;
 
 pub use capability::{MqttComponent, MqttInstance};
 pub use host::{add_to_linker, Connection, Connection3, MqttView};
-pub use nimbus_outbound_networking::{
-    AllowedHosts, CONNECT_TIMEOUT, MAX_CONNECTIONS_PER_INSTANCE,
-};
+pub use nimbus_outbound_networking::{AllowedHosts, CONNECT_TIMEOUT, MAX_CONNECTIONS_PER_INSTANCE};
 pub use pool::MqttAppState;
 
 /// The broker port of an `mqtt://` address that names none.
@@ -121,7 +119,9 @@ pub enum MqttError {
     #[error("invalid MQTT address")]
     InvalidAddress,
     /// The instance already has [`MAX_CONNECTIONS_PER_INSTANCE`] open.
-    #[error("too many MQTT connections open in this instance (at most {MAX_CONNECTIONS_PER_INSTANCE})")]
+    #[error(
+        "too many MQTT connections open in this instance (at most {MAX_CONNECTIONS_PER_INSTANCE})"
+    )]
     TooManyConnections,
     /// Not allowed, not reachable, refused, or broken.
     #[error("{0}")]

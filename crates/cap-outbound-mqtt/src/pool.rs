@@ -43,7 +43,9 @@ const MAX_TOPIC_SIZE: usize = u16::MAX as usize;
 /// Locks `mutex`, also when a panic poisoned it (the data is still
 /// consistent: no code here panics while holding a lock half-way).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One app's broker connections: one per (address, user name, password,
@@ -335,7 +337,9 @@ impl Shared {
         let unacked = std::mem::take(&mut waiters.unacked);
         drop(waiters);
         for waiter in unsent.into_iter().chain(unacked.into_values()) {
-            let _ = waiter.done.send(Err(MqttError::ConnectionFailed(why.clone())));
+            let _ = waiter
+                .done
+                .send(Err(MqttError::ConnectionFailed(why.clone())));
         }
     }
 }
@@ -457,12 +461,6 @@ impl Broker {
             )));
         }
         let deadline = Instant::now() + timeout;
-        let late = || {
-            MqttError::Other(format!(
-                "{} did not acknowledge the message within {timeout:?}",
-                self.endpoint
-            ))
-        };
         let (done, result) = oneshot::channel();
         let mut waiter = Some(Waiter { qos, done });
         let (mut topic, mut payload) = (topic, payload);
@@ -496,7 +494,10 @@ impl Broker {
                 }
             }
             if Instant::now() + Duration::from_millis(5) >= deadline {
-                return Err(late());
+                return Err(MqttError::Other(format!(
+                    "the connection to {} is too busy: the message could not be sent within {timeout:?}",
+                    self.endpoint
+                )));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -505,7 +506,10 @@ impl Broker {
             Ok(Err(_)) => Err(MqttError::ConnectionFailed(
                 "the connection to the MQTT broker was closed".into(),
             )),
-            Err(_) => Err(late()),
+            Err(_) => Err(MqttError::Other(format!(
+                "{} did not acknowledge the message within {timeout:?}",
+                self.endpoint
+            ))),
         }
     }
 }

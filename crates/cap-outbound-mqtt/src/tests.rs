@@ -150,7 +150,13 @@ async fn publish_returns_once_the_broker_acknowledged() {
     let broker = ScriptedBroker::start(delay).await;
     let pool = pool(Duration::from_secs(10));
     let conn = pool
-        .open(&broker.allowed(), broker.address(""), "".into(), "".into(), 30)
+        .open(
+            &broker.allowed(),
+            broker.address(""),
+            "".into(),
+            "".into(),
+            30,
+        )
         .await
         .unwrap();
     for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
@@ -183,7 +189,13 @@ async fn acknowledgements_go_to_their_own_publish() {
     let broker = ScriptedBroker::start(Duration::ZERO).await;
     let pool = pool(Duration::from_secs(10));
     let conn = pool
-        .open(&broker.allowed(), broker.address(""), "".into(), "".into(), 30)
+        .open(
+            &broker.allowed(),
+            broker.address(""),
+            "".into(),
+            "".into(),
+            30,
+        )
         .await
         .unwrap();
     // The first publish is never acknowledged; the ones after it are, and
@@ -293,7 +305,9 @@ async fn connections_are_pooled_per_address_credentials_and_keep_alive() {
         [false, false, true, true]
     );
     let mut ids: Vec<&str> = connects.iter().map(|c| c.0.as_str()).collect();
-    assert!(ids.iter().all(|id| id.starts_with("nimbus-") && id.len() == 23));
+    assert!(ids
+        .iter()
+        .all(|id| id.starts_with("nimbus-") && id.len() == 23));
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 4);
@@ -352,7 +366,10 @@ async fn denied_and_unreachable_brokers_fail_fast() {
     assert!(start.elapsed() < CONNECT_TIMEOUT);
     match err {
         MqttError::ConnectionFailed(why) => {
-            assert!(why.starts_with(&format!("cannot connect to mqtt://127.0.0.1:{port}")), "{why}");
+            assert!(
+                why.starts_with(&format!("cannot connect to mqtt://127.0.0.1:{port}")),
+                "{why}"
+            );
             assert!(!why.contains("s3cret") && !why.contains("user"), "{why}");
         }
         other => panic!("{other:?}"),
@@ -360,9 +377,15 @@ async fn denied_and_unreachable_brokers_fail_fast() {
     assert_eq!(pool.connected(), 0);
 
     assert_eq!(
-        pool.open(&broker.allowed(), "mqtts://x".into(), "".into(), "".into(), 1)
-            .await
-            .err(),
+        pool.open(
+            &broker.allowed(),
+            "mqtts://x".into(),
+            "".into(),
+            "".into(),
+            1
+        )
+        .await
+        .err(),
         Some(MqttError::InvalidAddress)
     );
 }
@@ -372,15 +395,29 @@ async fn bad_topics_and_payloads_are_refused_before_the_broker() {
     let broker = ScriptedBroker::start(Duration::ZERO).await;
     let pool = pool(Duration::from_secs(10));
     let conn = pool
-        .open(&broker.allowed(), broker.address(""), "".into(), "".into(), 30)
+        .open(
+            &broker.allowed(),
+            broker.address(""),
+            "".into(),
+            "".into(),
+            30,
+        )
         .await
         .unwrap();
     for topic in ["", "a/+/b", "a/#", "nul\0"] {
         let err = conn
-            .publish(topic.into(), vec![], QoS::AtMostOnce, Duration::from_secs(1))
+            .publish(
+                topic.into(),
+                vec![],
+                QoS::AtMostOnce,
+                Duration::from_secs(1),
+            )
             .await
             .unwrap_err();
-        assert!(matches!(&err, MqttError::Other(why) if why.starts_with("invalid topic")), "{topic:?}: {err:?}");
+        assert!(
+            matches!(&err, MqttError::Other(why) if why.starts_with("invalid topic")),
+            "{topic:?}: {err:?}"
+        );
     }
     let err = conn
         .publish(

@@ -42,7 +42,8 @@ fn app(allowed: &[String], address: &str, username: &str, password: &str) -> Tes
         ));
     }
     for (version, package) in VERSIONS.iter().zip(["guests-spin", "guests-p3"]) {
-        let source = nimbus_test_guests::package_guest(package, &format!("mqtt-{version}"), Target::P2);
+        let source =
+            nimbus_test_guests::package_guest(package, &format!("mqtt-{version}"), Target::P2);
         manifest.push_str(&format!(
             "[component.{version}]\nsource = {}\nallowed_outbound_hosts = [{}]\n\
              variables = {{ address = \"{{{{ address }}}}\", username = \"{{{{ username }}}}\", \
@@ -85,7 +86,9 @@ fn assert_received(subscriber: &Subscriber, topic: &str, qos: u8, version: &str)
         format!("hello qos{qos} from {version}").into_bytes(),
     );
     assert_eq!(
-        message.as_ref().map(|(t, p)| (t.as_str(), String::from_utf8_lossy(p))),
+        message
+            .as_ref()
+            .map(|(t, p)| (t.as_str(), String::from_utf8_lossy(p))),
         Some((expected.0.as_str(), String::from_utf8_lossy(&expected.1))),
         "what mosquitto_sub received on {topic}"
     );
@@ -100,13 +103,22 @@ fn split(body: &str) -> (&str, &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_sdks_publish_with_every_qos() {
     let broker = Mosquitto::start();
-    let app = app(&[broker.url()], &format!("{}?client_id=app", broker.url()), "", "");
+    let app = app(
+        &[broker.url()],
+        &format!("{}?client_id=app", broker.url()),
+        "",
+        "",
+    );
     for version in VERSIONS {
         for qos in 0..=2u8 {
             let topic = format!("nimbus/{version}/qos{qos}");
             let subscriber = broker.subscribe(&topic, 2);
             let query = format!("case=publish&topic={topic}&qos={qos}");
-            assert_eq!(call(&app, version, &query).await, (200, "ok".into()), "{version} {qos}");
+            assert_eq!(
+                call(&app, version, &query).await,
+                (200, "ok".into()),
+                "{version} {qos}"
+            );
             assert_received(&subscriber, &topic, qos, version);
         }
     }
@@ -116,7 +128,10 @@ async fn both_sdks_publish_with_every_qos() {
 
     // Another app has its own pool.
     let other = self::app(&[broker.url()], &broker.url(), "", "");
-    assert_eq!(call(&other, "v3", "case=open").await, (200, "opened".into()));
+    assert_eq!(
+        call(&other, "v3", "case=open").await,
+        (200, "opened".into())
+    );
     assert_eq!(pool(&other).connected(), 1);
     assert_eq!(pool(&app).connected(), 1);
 }
@@ -185,7 +200,11 @@ async fn only_granted_brokers_are_reached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_addresses_are_refused() {
-    for address in ["not a url", "mqtts://127.0.0.1:8883", "mqtt://u:p@127.0.0.1"] {
+    for address in [
+        "not a url",
+        "mqtts://127.0.0.1:8883",
+        "mqtt://u:p@127.0.0.1",
+    ] {
         let app = app(&["mqtt://127.0.0.1:*".to_owned()], address, "", "");
         for version in VERSIONS {
             assert_eq!(
@@ -221,7 +240,10 @@ async fn a_broker_that_is_down_fails_fast_and_is_used_again_when_back() {
             );
             assert_eq!(status, 200, "{body}");
             assert_eq!(split(&body).0, "error: connection-failed", "{body}");
-            assert!(!body.contains(password) && !body.contains("down-user"), "{body}");
+            assert!(
+                !body.contains(password) && !body.contains("down-user"),
+                "{body}"
+            );
         }
 
         broker.restart();
@@ -239,13 +261,19 @@ async fn an_instance_holds_at_most_its_share_of_connections() {
     let max = MAX_CONNECTIONS_PER_INSTANCE;
     for version in VERSIONS {
         let query = |n: usize| format!("case=many&n={n}");
-        assert_eq!(call(&app, version, &query(max)).await, (200, "opened".into()));
+        assert_eq!(
+            call(&app, version, &query(max)).await,
+            (200, "opened".into())
+        );
         assert_eq!(
             call(&app, version, &query(max + 1)).await,
             (200, "error: too-many-connections".into())
         );
         // The connections were the last request's: they are gone.
-        assert_eq!(call(&app, version, &query(max)).await, (200, "opened".into()));
+        assert_eq!(
+            call(&app, version, &query(max)).await,
+            (200, "opened".into())
+        );
     }
     // All of them were handles on one pooled connection.
     assert_eq!(pool(&app).connected(), 1);

@@ -272,7 +272,14 @@ impl TestApp {
         let pre = match &served.entry {
             Entry::Http(pre) => pre.clone(),
             Entry::Http3(pre) => {
-                return send3(component, pre.clone(), store, request, served.limits.timeout).await
+                return send3(
+                    component,
+                    pre.clone(),
+                    store,
+                    request,
+                    served.limits.timeout,
+                )
+                .await
             }
         };
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -437,9 +444,8 @@ async fn send3(
     request: http::Request<Full<Bytes>>,
     timeout: Option<std::time::Duration>,
 ) -> anyhow::Result<(u16, String)> {
-    let request = request.map(|body| {
-        body.map_err(|never| -> wasmtime_wasi_http::Error { match never {} })
-    });
+    let request =
+        request.map(|body| body.map_err(|never| -> wasmtime_wasi_http::Error { match never {} }));
     let (mut guest_request, _request_io) =
         wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, request);
     guest_request.scheme = Some(http::uri::Scheme::HTTP);
@@ -452,7 +458,8 @@ async fn send3(
                     Ok(response) => response,
                     Err(code) => return Ok(Err(format!("{code:?}"))),
                 };
-                let response = accessor.with(|store| response.into_http(store, async { Ok(()) }))?;
+                let response =
+                    accessor.with(|store| response.into_http(store, async { Ok(()) }))?;
                 let status = response.status().as_u16();
                 let body = match response.into_body().collect().await {
                     Ok(body) => body.to_bytes(),

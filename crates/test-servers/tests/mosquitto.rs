@@ -9,7 +9,12 @@ use nimbus_test_servers::Mosquitto;
 
 /// Publishes `message` to `topic` with `mosquitto_pub`; whether the broker
 /// took it.
-fn publish(broker: &Mosquitto, credentials: Option<(&str, &str)>, topic: &str, message: &str) -> bool {
+fn publish(
+    broker: &Mosquitto,
+    credentials: Option<(&str, &str)>,
+    topic: &str,
+    message: &str,
+) -> bool {
     let mut command = Command::new("mosquitto_pub");
     command
         .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
@@ -56,8 +61,18 @@ fn a_password_broker_lets_only_its_user_in() {
     let broker = Mosquitto::start_with_password("harness-user", "harness-pass");
     let subscriber = broker.subscribe("harness/secure", 2);
     assert!(!publish(&broker, None, "harness/secure", "anonymous"));
-    assert!(!publish(&broker, Some(("harness-user", "wrong")), "harness/secure", "wrong"));
-    assert!(publish(&broker, Some(("harness-user", "harness-pass")), "harness/secure", "right"));
+    assert!(!publish(
+        &broker,
+        Some(("harness-user", "wrong")),
+        "harness/secure",
+        "wrong"
+    ));
+    assert!(publish(
+        &broker,
+        Some(("harness-user", "harness-pass")),
+        "harness/secure",
+        "right"
+    ));
     assert_eq!(
         subscriber.next(Duration::from_secs(10)),
         Some(("harness/secure".to_owned(), b"right".to_vec()))
