@@ -24,6 +24,9 @@ use nimbus_test_servers::{Mosquitto, Subscriber};
 /// in its payloads.
 const VERSIONS: [&str; 2] = ["v2", "v3"];
 
+/// The guest package and guest of each of [`VERSIONS`].
+const GUESTS: [(&str, &str); 2] = [("guests-spin", "mqtt-v2"), ("guests-p3", "mqtt-v3")];
+
 /// How long a message may take from the guest to `mosquitto_sub`.
 const DELIVERY: Duration = Duration::from_secs(10);
 
@@ -41,9 +44,8 @@ fn app(allowed: &[String], address: &str, username: &str, password: &str) -> Tes
             "[[trigger.http]]\nroute = \"/{version}/...\"\ncomponent = \"{version}\"\n"
         ));
     }
-    for (version, package) in VERSIONS.iter().zip(["guests-spin", "guests-p3"]) {
-        let source =
-            nimbus_test_guests::package_guest(package, &format!("mqtt-{version}"), Target::P2);
+    for (version, (package, guest)) in VERSIONS.iter().zip(GUESTS) {
+        let source = nimbus_test_guests::package_guest(package, guest, Target::P2);
         manifest.push_str(&format!(
             "[component.{version}]\nsource = {}\nallowed_outbound_hosts = [{}]\n\
              variables = {{ address = \"{{{{ address }}}}\", username = \"{{{{ username }}}}\", \
