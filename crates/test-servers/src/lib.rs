@@ -9,11 +9,13 @@
 //! what a guest sees while its database is down and after it comes back.
 
 mod mariadb;
+mod mosquitto;
 mod postgres;
 mod process;
 mod redis;
 
 pub use mariadb::MariaDb;
+pub use mosquitto::{Mosquitto, Subscriber};
 pub use postgres::Postgres;
 pub use process::{free_port, ServerProcess};
 pub use redis::RedisServer;
