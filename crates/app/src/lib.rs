@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nimbus_cap_key_value::KeyValueCapability;
 use nimbus_cap_outbound_http::OutboundHttpCapability;
+use nimbus_cap_outbound_mqtt::MqttCapability;
 use nimbus_cap_outbound_mysql::MysqlCapability;
 use nimbus_cap_outbound_postgres::PostgresCapability;
 use nimbus_cap_outbound_redis::RedisCapability;
@@ -36,6 +37,7 @@ pub fn capabilities() -> Capabilities {
         .with(RedisCapability)
         .with(PostgresCapability)
         .with(MysqlCapability)
+        .with(MqttCapability::new())
 }
 
 /// What every app of a host shares: the loader (and its compile cache), the

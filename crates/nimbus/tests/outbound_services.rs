@@ -607,3 +607,155 @@ fn two_nodes_share_the_default_key_value_store_in_postgres() {
         assert!(!logs.contains(pg.password()), "{logs}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// MQTT (Mosquitto)
+// ---------------------------------------------------------------------------
+
+/// spin-sdk 5's `mqtt` (fermyon:spin/mqtt@2.0.0) and spin-sdk 7's
+/// (spin:mqtt@3.0.0).
+const MQTT_GUESTS: [(&str, &str, &str); 2] = [
+    ("guests-spin", "mqtt-v2", "v2"),
+    ("guests-p3", "mqtt-v3", "v3"),
+];
+
+/// An app whose guest takes `address`, `username` and `password` from
+/// secret variables.
+fn mqtt_app(dir: &Path, package: &str, name: &str, allowed: &str) -> PathBuf {
+    let manifest = app(
+        &dir.join(name),
+        &guest(package, name),
+        allowed,
+        "username = { required = true }\npassword = { required = true, secret = true }",
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace(
+        "address = \"{{ address }}\"\n",
+        "address = \"{{ address }}\"\nusername = \"{{ username }}\"\npassword = \"{{ password }}\"\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    manifest
+}
+
+fn start_mqtt(manifest: &Path, address: &str, password: &str) -> Server {
+    let password = format!("password={password}");
+    start(
+        manifest,
+        address,
+        &["--variable", "username=nimbus", "--variable", &password],
+    )
+}
+
+#[test]
+fn mqtt_guests_of_both_sdks_publish_with_every_qos() {
+    let broker = nimbus_test_servers::Mosquitto::start_with_password("nimbus", "mqtt-Secret-9");
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = format!("\"mqtt://127.0.0.1:{}\"", broker.port());
+    for (package, name, version) in MQTT_GUESTS {
+        let server = start_mqtt(
+            &mqtt_app(dir.path(), package, name, &allowed),
+            &broker.url(),
+            "mqtt-Secret-9",
+        );
+        for qos in 0..=2u8 {
+            let topic = format!("nimbus/{version}/qos{qos}");
+            let subscriber = broker.subscribe(&topic, 2);
+            expect(
+                &server.get(&format!("/?case=publish&topic={topic}&qos={qos}")),
+                "ok",
+            );
+            let (got_topic, payload) = subscriber
+                .next(Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("{name}: nothing arrived on {topic}"));
+            assert_eq!(got_topic, topic);
+            assert_eq!(
+                String::from_utf8_lossy(&payload),
+                format!("hello qos{qos} from {version}")
+            );
+        }
+        // Wrong credentials: the interface's error, without the password.
+        let wrong = start_mqtt(
+            &mqtt_app(&dir.path().join("wrong"), package, name, &allowed),
+            &broker.url(),
+            "not-the-Password-1",
+        );
+        let answer = wrong.get("/?case=open");
+        assert_eq!(
+            first_line(&answer),
+            (200, "error: connection-failed".to_owned())
+        );
+        assert!(
+            !answer.text().contains("not-the-Password-1"),
+            "{}",
+            answer.text()
+        );
+        let logs = wrong.stop().1 + &server.stop().1;
+        assert!(
+            !logs.contains("mqtt-Secret-9") && !logs.contains("not-the-Password-1"),
+            "{logs}"
+        );
+    }
+}
+
+#[test]
+fn mqtt_access_is_granted_by_allowed_outbound_hosts_and_survives_a_broker_restart() {
+    let mut broker = nimbus_test_servers::Mosquitto::start();
+    let port = broker.port();
+    let dir = tempfile::tempdir().unwrap();
+    for (package, name, version) in MQTT_GUESTS {
+        let denied = start_mqtt(
+            &mqtt_app(
+                &dir.path().join("denied"),
+                package,
+                name,
+                "\"mqtt://broker.example.com:1883\"",
+            ),
+            &broker.url(),
+            "",
+        );
+        assert_eq!(
+            first_line(&denied.get("/?case=open")),
+            (200, "error: connection-failed".to_owned())
+        );
+        let log = denied.wait_for_log("not in allowed_outbound_hosts");
+        assert!(
+            log.contains(&format!(
+                "add \"mqtt://127.0.0.1:{port}\" to allowed_outbound_hosts"
+            )),
+            "{log}"
+        );
+        drop(denied);
+
+        let server = start_mqtt(
+            &mqtt_app(
+                dir.path(),
+                package,
+                name,
+                &format!("\"mqtt://127.0.0.1:{port}\""),
+            ),
+            &broker.url(),
+            "",
+        );
+        expect(&server.get("/?case=open"), "opened");
+        broker.stop();
+        let started = Instant::now();
+        let down = server.get("/?case=publish&topic=t&qos=1");
+        assert_ne!(down.text(), "ok");
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "{:?}",
+            started.elapsed()
+        );
+        broker.restart();
+        let topic = format!("nimbus/back/{version}");
+        let subscriber = broker.subscribe(&topic, 1);
+        let back = until(
+            &server,
+            &format!("/?case=publish&topic={topic}&qos=1"),
+            "ok",
+            Duration::from_secs(15),
+        );
+        expect(&back, "ok");
+        assert!(subscriber.next(Duration::from_secs(10)).is_some(), "{name}");
+    }
+}
