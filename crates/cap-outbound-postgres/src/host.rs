@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
 use tokio_postgres::types::ToSql;
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
@@ -11,8 +12,8 @@ use wasmtime::component::{
 use crate::pool::{statement_error, PooledClient};
 use crate::v4::{self, Error, ParameterValue, RowSet};
 use crate::versions::*;
-use crate::MAX_CONNECTIONS_PER_INSTANCE;
 use crate::{types, v2, v2_types, v3, v4_2, PostgresComponent, PostgresInstance};
+use crate::{MAX_CONNECTIONS_PER_INSTANCE, MAX_RESULT_BYTES};
 
 /// A guest's open `connection`: one connection of the app's pool, until the
 /// guest drops it or its request ends.
@@ -132,13 +133,29 @@ async fn query(
         .collect();
     let client = client(&pooled)?;
     let statement = client.prepare(&statement).await.map_err(statement_error)?;
-    let rows = client
-        .query(&statement, &parameters)
+    let stream = client
+        .query_raw(&statement, parameters)
         .await
         .map_err(statement_error)?;
+    let mut stream = std::pin::pin!(stream);
+    // Rows are converted as they arrive, and the result is bounded: a
+    // guest's query cannot make the host hold more than MAX_RESULT_BYTES.
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = stream.next().await {
+        let row = types::row(&row.map_err(statement_error)?)?;
+        bytes += row.iter().map(types::size_of).sum::<usize>();
+        if bytes > MAX_RESULT_BYTES {
+            return Err(Error::Other(format!(
+                "the result is larger than {} MiB: select fewer rows (LIMIT) or columns",
+                MAX_RESULT_BYTES >> 20
+            )));
+        }
+        rows.push(row);
+    }
     Ok(RowSet {
         columns: types::columns(statement.columns()),
-        rows: rows.iter().map(types::row).collect::<Result<_, _>>()?,
+        rows,
     })
 }
 

@@ -94,6 +94,10 @@ pub(crate) use bindings::sync::spin::postgres3_0_0::postgres as v3;
 /// `spin:postgres/postgres@4.0.0`: the types every version is served in.
 pub use bindings::sync::spin::postgres4_0_0::postgres as v4;
 
+/// The most bytes of values one query may return (the rows are held by the
+/// host until the guest has them); past it the query fails with `other`.
+pub const MAX_RESULT_BYTES: usize = 32 << 20;
+
 /// The outbound PostgreSQL capability.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PostgresCapability;

@@ -386,6 +386,22 @@ fn value(row: &Row, i: usize) -> Result<DbValue, Error> {
     Ok(value.unwrap_or(DbValue::DbNull))
 }
 
+/// About how many bytes `value` holds (for the bound on a result's size).
+pub(crate) fn size_of(value: &DbValue) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len) + 8;
+    16 + match value {
+        DbValue::Str(s) | DbValue::Uuid(s) | DbValue::Decimal(s) => s.len(),
+        DbValue::Binary(b) | DbValue::Jsonb(b) | DbValue::Unsupported(b) => b.len(),
+        DbValue::ArrayInt32(a) => a.len() * 8,
+        DbValue::ArrayInt64(a) => a.len() * 16,
+        DbValue::ArrayDecimal(a) | DbValue::ArrayStr(a) => a.iter().map(text).sum(),
+        DbValue::RangeDecimal((lower, upper)) => {
+            lower.as_ref().map_or(0, |(s, _)| s.len()) + upper.as_ref().map_or(0, |(s, _)| s.len())
+        }
+        _ => 0,
+    }
+}
+
 fn date_tuple(d: NaiveDate) -> (i32, u8, u8) {
     (d.year(), d.month() as u8, d.day() as u8)
 }

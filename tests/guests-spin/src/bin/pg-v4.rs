@@ -54,6 +54,8 @@
 //!   must fail: body `error: <variant>`, whichever the host returns.
 //! - `case=many`: opens connections in a loop, keeping every one open, up
 //!   to 100: `opened 100` or `opened N then error: <variant>`.
+//! - `case=too-big`: selects 40 rows of 1 MiB each, which must fail: body
+//!   `error: <variant>` (the host bounds one result to 32 MiB).
 //! - `case=int8&table=T` (a probe, not a check): `CREATE TABLE T (id INT4,
 //!   c_int8 "char")`, inserts (1, int8 -5), selects `c_int8`: body
 //!   `type=<db-data-type> value=<db-value>` (kebab-case names, the value's
@@ -113,6 +115,12 @@ fn run(params: &[(String, String)]) -> Outcome {
             &[ParameterValue::Str("x".to_owned())],
         ),
         "many" => Ok(many(&address)),
+        // 40 rows of 1 MiB: more than the host lets one result hold.
+        "too-big" => expect_error(
+            &address,
+            "SELECT repeat('x', 1048576) FROM generate_series(1, 40)",
+            &[],
+        ),
         "int8" => int8(&address, table(params)?),
         "timestamp" => timestamp(&address, table(params)?),
         other => Err(Stop::Fail(format!("request: unknown case {other:?}"))),
