@@ -20,6 +20,8 @@ struct Seen {
     connects: Vec<(String, bool)>,
     /// Topic, payload and QoS of each PUBLISH.
     publishes: Vec<(String, Vec<u8>, u8)>,
+    /// How many clients said DISCONNECT.
+    disconnects: usize,
 }
 
 /// A broker that accepts every CONNECT and acknowledges a QoS 1 or 2
@@ -130,8 +132,10 @@ async fn serve(mut stream: TcpStream, delay: Duration, seen: Arc<Mutex<Seen>>) {
                     6 => stream.write_all(&[0x70, 2, body[0], body[1]]).await.unwrap(),
                     // PINGREQ.
                     12 => stream.write_all(&[0xd0, 0]).await.unwrap(),
-                    // DISCONNECT.
-                    14 => return,
+                    14 => {
+                        seen.lock().unwrap().disconnects += 1;
+                        return;
+                    }
                     _ => {}
                 }
             }
@@ -440,4 +444,31 @@ async fn bad_topics_and_payloads_are_refused_before_the_broker() {
     .unwrap();
     assert!(conn.is_alive());
     assert!(broker.seen.lock().unwrap().publishes.len() == 1);
+}
+
+#[tokio::test]
+async fn a_connection_the_pool_drops_says_goodbye() {
+    let broker = ScriptedBroker::start(Duration::ZERO).await;
+    let pool = pool(Duration::from_secs(10));
+    let conn = pool
+        .open(
+            &broker.allowed(),
+            broker.address(""),
+            "".into(),
+            "".into(),
+            30,
+        )
+        .await
+        .unwrap();
+    // An instance still holding the connection keeps it open.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    drop(pool);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(broker.seen.lock().unwrap().disconnects, 0);
+    assert!(conn.is_alive());
+    drop(conn);
+    while broker.seen.lock().unwrap().disconnects == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(broker.seen.lock().unwrap().disconnects, 1);
 }
