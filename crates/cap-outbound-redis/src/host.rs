@@ -7,12 +7,13 @@ use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::concurrent::spin::redis::redis as v3;
 use crate::bindings::sync::fermyon::spin::redis as v2;
+use crate::pool::RedisLink;
 use crate::{Error, RedisInstance, RedisParameter, RedisResult, MAX_CONNECTIONS_PER_INSTANCE};
 
 /// A guest's open `connection`: a handle on the app's connection to one
 /// server.
 pub struct Connection {
-    redis: ConnectionManager,
+    redis: RedisLink,
 }
 
 /// What the host functions need from a store's state: this capability's
@@ -62,7 +63,7 @@ impl RedisView<'_> {
         self.instance.open = self.instance.open.saturating_sub(1);
     }
 
-    fn redis(&self, connection: &Resource<Connection>) -> wasmtime::Result<ConnectionManager> {
+    fn redis(&self, connection: &Resource<Connection>) -> wasmtime::Result<RedisLink> {
         Ok(self.table.get(connection)?.redis.clone())
     }
 }
@@ -70,7 +71,7 @@ impl RedisView<'_> {
 /// Opens a connection for the instance behind `accessor`-like access: the
 /// reservation and the table are reached through `with`, the connecting
 /// happens without holding the store.
-async fn open(component: crate::RedisComponent, address: &str) -> Result<ConnectionManager, Error> {
+async fn open(component: crate::RedisComponent, address: &str) -> Result<RedisLink, Error> {
     component
         .pool
         .connect(&component.allowed_hosts, address)
@@ -116,8 +117,32 @@ const CONNECTION_STATE_COMMANDS: &[&str] = &[
     "AUTH",
 ];
 
+/// Whether `command` (upper case) with `arguments` may wait on the server:
+/// the blocking list, sorted-set and stream reads, and `WAIT`.
+fn blocks(command: &str, arguments: &[RedisParameter]) -> bool {
+    const BLOCKING: &[&str] = &[
+        "BLPOP",
+        "BRPOP",
+        "BRPOPLPUSH",
+        "BLMOVE",
+        "BLMPOP",
+        "BZPOPMIN",
+        "BZPOPMAX",
+        "BZMPOP",
+        "WAIT",
+        "WAITAOF",
+    ];
+    if BLOCKING.contains(&command) {
+        return true;
+    }
+    (command == "XREAD" || command == "XREADGROUP")
+        && arguments.iter().any(|argument| {
+            matches!(argument, RedisParameter::Binary(b) if b.eq_ignore_ascii_case(b"BLOCK"))
+        })
+}
+
 async fn execute(
-    mut redis: ConnectionManager,
+    redis: RedisLink,
     command: String,
     arguments: Vec<RedisParameter>,
 ) -> Result<Vec<RedisResult>, Error> {
@@ -127,6 +152,7 @@ async fn execute(
             "{name} is not available through execute: the connection is shared by the app's requests"
         )));
     }
+    let blocking = blocks(&name, &arguments);
     let mut cmd = redis::cmd(&command);
     for argument in arguments {
         match argument {
@@ -134,7 +160,15 @@ async fn execute(
             RedisParameter::Binary(b) => cmd.arg(b),
         };
     }
-    let value: Value = cmd.query_async(&mut redis).await.map_err(error)?;
+    // A command that blocks until something happens runs on a connection of
+    // its own: on the shared one it would hold up the app's other requests.
+    let value: Value = if blocking {
+        let mut own = redis.dedicated().await?;
+        cmd.query_async(&mut own).await.map_err(error)?
+    } else {
+        let mut shared = redis.shared;
+        cmd.query_async(&mut shared).await.map_err(error)?
+    };
     let mut results = Vec::new();
     flatten(value, &mut results)?;
     Ok(results)
@@ -232,7 +266,7 @@ impl v2::HostConnection for RedisView<'_> {
         channel: String,
         payload: Vec<u8>,
     ) -> Outcome<()> {
-        Ok(Commands(self.redis(&connection)?)
+        Ok(Commands(self.redis(&connection)?.shared)
             .publish(channel, payload)
             .await)
     }
@@ -242,7 +276,7 @@ impl v2::HostConnection for RedisView<'_> {
         connection: Resource<Connection>,
         key: String,
     ) -> Outcome<Option<Vec<u8>>> {
-        Ok(Commands(self.redis(&connection)?).get(key).await)
+        Ok(Commands(self.redis(&connection)?.shared).get(key).await)
     }
 
     async fn set(
@@ -251,15 +285,17 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Outcome<()> {
-        Ok(Commands(self.redis(&connection)?).set(key, value).await)
+        Ok(Commands(self.redis(&connection)?.shared)
+            .set(key, value)
+            .await)
     }
 
     async fn incr(&mut self, connection: Resource<Connection>, key: String) -> Outcome<i64> {
-        Ok(Commands(self.redis(&connection)?).incr(key).await)
+        Ok(Commands(self.redis(&connection)?.shared).incr(key).await)
     }
 
     async fn del(&mut self, connection: Resource<Connection>, keys: Vec<String>) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?).del(keys).await)
+        Ok(Commands(self.redis(&connection)?.shared).del(keys).await)
     }
 
     async fn sadd(
@@ -268,7 +304,9 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         values: Vec<String>,
     ) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?).sadd(key, values).await)
+        Ok(Commands(self.redis(&connection)?.shared)
+            .sadd(key, values)
+            .await)
     }
 
     async fn smembers(
@@ -276,7 +314,9 @@ impl v2::HostConnection for RedisView<'_> {
         connection: Resource<Connection>,
         key: String,
     ) -> Outcome<Vec<String>> {
-        Ok(Commands(self.redis(&connection)?).smembers(key).await)
+        Ok(Commands(self.redis(&connection)?.shared)
+            .smembers(key)
+            .await)
     }
 
     async fn srem(
@@ -285,7 +325,9 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         values: Vec<String>,
     ) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?).srem(key, values).await)
+        Ok(Commands(self.redis(&connection)?.shared)
+            .srem(key, values)
+            .await)
     }
 
     async fn execute(
@@ -346,7 +388,7 @@ fn commands<T>(
     accessor: &V3Accessor<T>,
     connection: &Resource<Connection>,
 ) -> wasmtime::Result<Commands> {
-    accessor.with(|mut access| Ok(Commands(access.get().redis(connection)?)))
+    accessor.with(|mut access| Ok(Commands(access.get().redis(connection)?.shared)))
 }
 
 impl v3::Host for RedisView<'_> {}

@@ -34,7 +34,9 @@
 //!
 //! Commands sent through `execute` share the app's connection with its other
 //! requests: commands that change the connection's state (`MULTI`, `SELECT`,
-//! `SUBSCRIBE`, `CLIENT REPLY`) are refused with `other(…)`.
+//! `SUBSCRIBE`, `CLIENT REPLY`) are refused with `other(…)`, and commands
+//! that wait on the server (`BLPOP`, `XREAD … BLOCK`, `WAIT`, …) run on a
+//! connection of their own, so that they hold up no other request.
 
 mod host;
 mod pool;
@@ -48,7 +50,7 @@ use wasmtime::component::Linker;
 
 pub use host::{add_to_linker, Connection, RedisView};
 pub use nimbus_capability::{CONNECT_TIMEOUT, MAX_CONNECTIONS_PER_INSTANCE};
-pub use pool::RedisPool;
+pub use pool::{RedisLink, RedisPool};
 
 mod bindings {
     pub mod sync {

@@ -17,7 +17,38 @@ const MAX_ADDRESSES: usize = 64;
 /// server address it resolved to. Never shared between apps.
 #[derive(Default)]
 pub struct RedisPool {
-    connections: Mutex<Vec<(PoolKey, ConnectionManager)>>,
+    connections: Mutex<Vec<(PoolKey, RedisLink)>>,
+}
+
+/// The app's connection to one server, and how to make a connection of its
+/// own for a command that would hold the shared one up (`BLPOP`, …).
+#[derive(Clone)]
+pub struct RedisLink {
+    /// The connection the app's requests share.
+    pub shared: ConnectionManager,
+    /// A client for the same server (its resolved address) and credentials.
+    client: redis::Client,
+}
+
+impl RedisLink {
+    /// A connection of its own, made within [`CONNECT_TIMEOUT`] and closed
+    /// when dropped.
+    pub async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, Error> {
+        let config = redis::AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(err)) => Err(Error::Other(format!("cannot connect: {}", describe(&err)))),
+            Err(_) => Err(Error::Other(format!(
+                "cannot connect: no connection within {CONNECT_TIMEOUT:?}"
+            ))),
+        }
+    }
 }
 
 #[derive(PartialEq, Eq, Hash, Clone)]
@@ -42,7 +73,7 @@ impl RedisPool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PoolKey, ConnectionManager)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PoolKey, RedisLink)>> {
         // A panic while holding the lock leaves a valid Vec behind.
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -53,7 +84,7 @@ impl RedisPool {
         &self,
         allowed_hosts: &AllowedHosts,
         address: &str,
-    ) -> Result<ConnectionManager, Error> {
+    ) -> Result<RedisLink, Error> {
         let info: ConnectionInfo = address
             .into_connection_info()
             .map_err(|_| Error::InvalidAddress)?;
@@ -105,12 +136,13 @@ impl RedisPool {
 
 /// Connects to `server` (never resolving a name again) with the database,
 /// user and password of `info`.
-async fn open(info: ConnectionInfo, server: SocketAddr) -> Result<ConnectionManager, String> {
+async fn open(info: ConnectionInfo, server: SocketAddr) -> Result<RedisLink, String> {
     let info = ConnectionInfo {
         addr: ConnectionAddr::Tcp(server.ip().to_string(), server.port()),
         redis: info.redis,
     };
     let client = redis::Client::open(info).map_err(|err| describe(&err))?;
+    let shared = client.clone();
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_number_of_retries(0);
@@ -120,7 +152,10 @@ async fn open(info: ConnectionInfo, server: SocketAddr) -> Result<ConnectionMana
     )
     .await
     {
-        Ok(Ok(connection)) => Ok(connection),
+        Ok(Ok(connection)) => Ok(RedisLink {
+            shared: connection,
+            client: shared,
+        }),
         Ok(Err(err)) => Err(describe(&err)),
         Err(_) => Err(format!("no connection within {CONNECT_TIMEOUT:?}")),
     }

@@ -45,7 +45,8 @@ async fn a_node_refuses_names_that_lead_to_private_addresses_unless_granted_by_a
     let mut redis = pool
         .connect(&literal, &format!("redis://127.0.0.1:{port}"))
         .await
-        .unwrap();
+        .unwrap()
+        .shared;
     let _: () = redis.set("k", "v").await.unwrap();
     // Not granted at all.
     let other = pool
@@ -101,7 +102,7 @@ async fn a_server_that_is_down_fails_fast_and_the_connection_recovers() {
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
     require_password(port).await;
     let pool = RedisPool::new();
-    let mut redis = pool.connect(&grant, &url).await.unwrap();
+    let mut redis = pool.connect(&grant, &url).await.unwrap().shared;
     let _: () = redis.set("k", "1").await.unwrap();
 
     server.stop();
@@ -130,7 +131,7 @@ async fn a_server_that_is_down_fails_fast_and_the_connection_recovers() {
     require_password(port).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut redis = pool.connect(&grant, &url).await.unwrap();
+        let mut redis = pool.connect(&grant, &url).await.unwrap().shared;
         match redis.set::<_, _, ()>("k", "2").await {
             Ok(()) => break,
             Err(err) if Instant::now() < deadline => {

@@ -200,6 +200,40 @@ fn redis_guests_of_both_sdks_use_every_command() {
 }
 
 #[test]
+fn a_blocking_redis_command_holds_up_no_other_request() {
+    let server_redis = RedisServer::start();
+    let port = server_redis.port();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = app(
+        dir.path(),
+        &guest("guests-spin", "redis-v2"),
+        &format!("\"redis://127.0.0.1:{port}\""),
+        "",
+    );
+    let server = start(&manifest, &server_redis.url(), &[]);
+    expect(&server.get("/?case=open"), "opened");
+    let addr = server.addr;
+    let started = Instant::now();
+    let waiting = std::thread::spawn(move || {
+        common::request(addr, "GET", "/?case=blpop&key=empty-list", &[], b"")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Another request of the same app, to the same server, meanwhile.
+    let quick = Instant::now();
+    expect(
+        &server.get("/?case=type-error&key=quick"),
+        "error: type-error",
+    );
+    assert!(
+        quick.elapsed() < Duration::from_secs(1),
+        "held up behind BLPOP: {:?}",
+        quick.elapsed()
+    );
+    expect(&waiting.join().unwrap(), "ok");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
 fn redis_access_is_only_what_allowed_outbound_hosts_grants() {
     let server_redis = RedisServer::start();
     let port = server_redis.port();

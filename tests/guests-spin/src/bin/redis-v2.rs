@@ -30,6 +30,8 @@
 //!   with type-error: body `error: type-error` (any other outcome: FAIL).
 //! - `case=many`: opens connections in a loop, keeping every one open, up to
 //!   100: `opened 100` or `opened N then error: <variant>`.
+//! - `case=blpop&key=K`: execute BLPOP [binary K, binary "2"] on an empty
+//!   list, which waits 2 s for an element and then answers [nil]: body `ok`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -67,6 +69,7 @@ fn run(params: &[(String, String)]) -> Outcome {
         "roundtrip" => roundtrip(&address, required(params, "key")?),
         "type-error" => type_error(&address, required(params, "key")?),
         "many" => Ok(many(&address)),
+        "blpop" => blpop(&address, required(params, "key")?),
         other => Err(Stop::Fail(format!("request: unknown case {other:?}"))),
     }
 }
@@ -177,6 +180,21 @@ fn roundtrip(address: &str, key: &str) -> Outcome {
         |r| show_results(r),
     )?;
     step("set kept", conn.set(&format!("{key}:kept"), b"kept"))?;
+    Ok("ok".to_owned())
+}
+
+fn blpop(address: &str, key: &str) -> Outcome {
+    let conn = open(address)?;
+    let bin = |s: String| RedisParameter::Binary(s.into_bytes());
+    expect(
+        "execute BLPOP",
+        step(
+            "execute BLPOP",
+            conn.execute("BLPOP", &[bin(key.to_owned()), bin("2".to_owned())]),
+        )?,
+        vec![RedisResult::Nil],
+        |r| show_results(r),
+    )?;
     Ok("ok".to_owned())
 }
 
