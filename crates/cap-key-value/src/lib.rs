@@ -190,7 +190,7 @@ impl KeyValueCapability {
                 format!(
                     "key-value store {label:?} (in key_value_stores of {components}) is not defined \
                      in the runtime config; only \"default\" exists without one. Add to the runtime \
-                     config file:\n\n[key_value_store.{label}]\ntype = \"sqlite\"   # or: type = \"redis\", url = \"redis://127.0.0.1:6379\"\n"
+                     config file:\n\n[key_value_store.{label}]\ntype = \"sqlite\"   # or: type = \"redis\", url = \"redis://127.0.0.1:6379\"\n                   # or: type = \"postgres\", url = \"postgres://user:password@127.0.0.1:5432/db\"\n"
                 )
             })
             .collect();
