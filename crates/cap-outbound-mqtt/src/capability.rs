@@ -47,13 +47,16 @@ impl MqttComponent {
 #[derive(Debug)]
 pub struct MqttInstance {
     component: MqttComponent,
-    open: usize,
+    connections: nimbus_outbound_networking::ConnectionBudget,
 }
 
 impl MqttInstance {
     /// An instance of `component` with no connection open.
     pub fn new(component: MqttComponent) -> MqttInstance {
-        MqttInstance { component, open: 0 }
+        MqttInstance {
+            component,
+            connections: Default::default(),
+        }
     }
 
     /// The component.
@@ -63,22 +66,18 @@ impl MqttInstance {
 
     /// How many connections the guest holds open (or is opening).
     pub fn open_connections(&self) -> usize {
-        self.open
+        self.connections.taken()
     }
 
     /// Takes a place for one more connection: `false` when the instance has
     /// [`crate::MAX_CONNECTIONS_PER_INSTANCE`] already.
     pub(crate) fn reserve(&mut self) -> bool {
-        if self.open >= crate::MAX_CONNECTIONS_PER_INSTANCE {
-            return false;
-        }
-        self.open += 1;
-        true
+        self.connections.try_take()
     }
 
     /// Gives back a place (a connection dropped, or an open that failed).
     pub(crate) fn release(&mut self) {
-        self.open = self.open.saturating_sub(1);
+        self.connections.give_back();
     }
 }
 

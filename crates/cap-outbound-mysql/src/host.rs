@@ -86,7 +86,10 @@ struct Opener {
 impl MysqlInstance {
     fn opener(&self) -> Opener {
         Opener {
-            instance_permits: self.permits.clone(),
+            instance_permits: self
+                .permits
+                .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS_PER_INSTANCE)))
+                .clone(),
             component: self.component.clone(),
         }
     }

@@ -73,7 +73,7 @@ mod host;
 mod pool;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use nimbus_capability::AllowedHosts;
 pub use nimbus_outbound_networking::{CONNECT_TIMEOUT, MAX_CONNECTIONS_PER_INSTANCE};
@@ -212,12 +212,12 @@ impl fmt::Debug for MysqlComponent {
 }
 
 impl MysqlComponent {
-    /// The state of one instance: its own count of open connections. Cheap
-    /// (an allocation and two `Arc` clones).
+    /// The state of one instance: its own count of open connections, made
+    /// on its first `open` (most requests open none). Cheap: `Arc` clones.
     pub fn instance(&self) -> MysqlInstance {
         MysqlInstance {
             component: self.clone(),
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS_PER_INSTANCE)),
+            permits: OnceLock::new(),
         }
     }
 }
@@ -226,8 +226,8 @@ impl MysqlComponent {
 /// many connections it holds.
 pub struct MysqlInstance {
     component: MysqlComponent,
-    /// One permit per open connection.
-    permits: Arc<Semaphore>,
+    /// One permit per open connection (made on the first `open`).
+    permits: OnceLock<Arc<Semaphore>>,
 }
 
 impl fmt::Debug for MysqlInstance {
@@ -236,7 +236,10 @@ impl fmt::Debug for MysqlInstance {
             .field("component", &self.component)
             .field(
                 "open_connections",
-                &(MAX_CONNECTIONS_PER_INSTANCE - self.permits.available_permits()),
+                &self
+                    .permits
+                    .get()
+                    .map_or(0, |p| MAX_CONNECTIONS_PER_INSTANCE - p.available_permits()),
             )
             .finish()
     }

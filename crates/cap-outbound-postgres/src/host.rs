@@ -68,12 +68,11 @@ impl PostgresView<'_> {
     /// Reserves one of the instance's connections and returns what opening
     /// one needs.
     fn reserve(&mut self) -> Outcome<PostgresComponent> {
-        if self.instance.open >= MAX_CONNECTIONS_PER_INSTANCE {
+        if !self.instance.connections.try_take() {
             return Err(Error::ConnectionFailed(format!(
                 "too many connections: one request may hold at most {MAX_CONNECTIONS_PER_INSTANCE}"
             )));
         }
-        self.instance.open += 1;
         Ok(self.instance.component.clone())
     }
 
@@ -93,7 +92,7 @@ impl PostgresView<'_> {
     }
 
     fn release(&mut self) {
-        self.instance.open = self.instance.open.saturating_sub(1);
+        self.instance.connections.give_back();
     }
 
     fn client(&self, connection: &Resource<Connection>) -> wasmtime::Result<Arc<PooledClient>> {

@@ -50,7 +50,8 @@ mod versions;
 use std::sync::Arc;
 
 use nimbus_capability::{
-    AllowedHosts, AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState,
+    AllowedHosts, AppContext, Capability, ComponentContext, ConnectionBudget, InstanceBuilder,
+    InstanceState,
 };
 use wasmtime::component::Linker;
 
@@ -122,7 +123,7 @@ impl PostgresComponent {
     pub fn instance(&self) -> PostgresInstance {
         PostgresInstance {
             component: self.clone(),
-            open: 0,
+            connections: ConnectionBudget::default(),
         }
     }
 
@@ -135,7 +136,7 @@ impl PostgresComponent {
 /// it holds.
 pub struct PostgresInstance {
     component: PostgresComponent,
-    open: usize,
+    connections: ConnectionBudget,
 }
 
 fn view(state: &mut InstanceState) -> PostgresView<'_> {

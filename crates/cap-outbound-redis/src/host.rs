@@ -8,7 +8,7 @@ use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
 use crate::bindings::concurrent::spin::redis::redis as v3;
 use crate::bindings::sync::fermyon::spin::redis as v2;
 use crate::pool::RedisLink;
-use crate::{Error, RedisInstance, RedisParameter, RedisResult, MAX_CONNECTIONS_PER_INSTANCE};
+use crate::{Error, RedisInstance, RedisParameter, RedisResult};
 
 /// A guest's open `connection`: a handle on the app's connection to one
 /// server.
@@ -52,15 +52,15 @@ impl RedisView<'_> {
     /// Reserves one of the instance's connections, or says there are too
     /// many.
     fn reserve(&mut self) -> Result<(), Error> {
-        if self.instance.open >= MAX_CONNECTIONS_PER_INSTANCE {
-            return Err(Error::TooManyConnections);
+        if self.instance.connections.try_take() {
+            Ok(())
+        } else {
+            Err(Error::TooManyConnections)
         }
-        self.instance.open += 1;
-        Ok(())
     }
 
     fn release(&mut self) {
-        self.instance.open = self.instance.open.saturating_sub(1);
+        self.instance.connections.give_back();
     }
 
     fn redis(&self, connection: &Resource<Connection>) -> wasmtime::Result<RedisLink> {
@@ -68,9 +68,8 @@ impl RedisView<'_> {
     }
 }
 
-/// Opens a connection for the instance behind `accessor`-like access: the
-/// reservation and the table are reached through `with`, the connecting
-/// happens without holding the store.
+/// Connects `component` to `address` (taken out of the store first, so
+/// that the store is not borrowed while connecting).
 async fn open(component: crate::RedisComponent, address: &str) -> Result<RedisLink, Error> {
     component
         .pool

@@ -44,7 +44,8 @@ mod pool;
 use std::sync::Arc;
 
 use nimbus_capability::{
-    AllowedHosts, AppContext, Capability, ComponentContext, InstanceBuilder, InstanceState,
+    AllowedHosts, AppContext, Capability, ComponentContext, ConnectionBudget, InstanceBuilder,
+    InstanceState,
 };
 use wasmtime::component::Linker;
 
@@ -102,7 +103,7 @@ impl RedisComponent {
     pub fn instance(&self) -> RedisInstance {
         RedisInstance {
             component: self.clone(),
-            open: 0,
+            connections: ConnectionBudget::default(),
         }
     }
 }
@@ -111,7 +112,7 @@ impl RedisComponent {
 /// it holds.
 pub struct RedisInstance {
     component: RedisComponent,
-    open: usize,
+    connections: ConnectionBudget,
 }
 
 fn view(state: &mut InstanceState) -> RedisView<'_> {

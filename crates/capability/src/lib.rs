@@ -53,7 +53,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 pub use nimbus_outbound_networking::{
-    AllowedHosts, OutboundError, OutboundPolicy, VariableValue, CONNECT_TIMEOUT,
+    AllowedHosts, ConnectionBudget, OutboundError, OutboundPolicy, VariableValue, CONNECT_TIMEOUT,
     MAX_CONNECTIONS_PER_INSTANCE,
 };
 

@@ -55,6 +55,37 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// request ends.
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 16;
 
+/// How many connections one instance holds open to the outbound services of
+/// one kind, bounded by [`MAX_CONNECTIONS_PER_INSTANCE`]: each service's
+/// instance state has one, takes a place per `open` and gives it back when
+/// the guest drops the connection (or the open failed).
+#[derive(Debug, Default)]
+pub struct ConnectionBudget {
+    open: usize,
+}
+
+impl ConnectionBudget {
+    /// Takes a place for one more connection: `false` when the instance
+    /// holds [`MAX_CONNECTIONS_PER_INSTANCE`] already.
+    pub fn try_take(&mut self) -> bool {
+        if self.open >= MAX_CONNECTIONS_PER_INSTANCE {
+            return false;
+        }
+        self.open += 1;
+        true
+    }
+
+    /// Gives a place back.
+    pub fn give_back(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+
+    /// How many places are taken.
+    pub fn taken(&self) -> usize {
+        self.open
+    }
+}
+
 /// Whether outbound connections may reach loopback, private, link-local and
 /// unspecified addresses through a host *name* (or a wildcard) in
 /// `allowed_outbound_hosts`.
