@@ -12,7 +12,7 @@ packages=(
   redis-server
   postgresql
   mariadb-server mariadb-client
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients nats-server
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -38,6 +38,7 @@ pub fn capabilities() -> Capabilities {
         .with(PostgresCapability)
         .with(MysqlCapability)
         .with(MqttCapability::new())
+        .with(nimbus_cap_messaging::MessagingCapability)
 }
 
 /// What every app of a host shares: the loader (and its compile cache), the

@@ -22,11 +22,7 @@ impl BrokerAddress {
     /// `mqtt://host:port`, for messages (IPv6 literals in brackets). Holds
     /// nothing but the host and port.
     pub fn endpoint(&self) -> String {
-        if self.host.contains(':') {
-            format!("mqtt://[{}]:{}", self.host, self.port)
-        } else {
-            format!("mqtt://{}:{}", self.host, self.port)
-        }
+        nimbus_outbound_networking::endpoint("mqtt", &self.host, self.port)
     }
 }
 

@@ -40,11 +40,18 @@ pub fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> RedisView<'_>,
 ) -> wasmtime::Result<()> {
     v2::add_to_linker::<T, HasRedis>(linker, get)?;
+    // Spin's unversioned `fermyon:spin/redis-types`: only types (the error
+    // of the Redis trigger's export), which spin-sdk 5's
+    // `#[redis_component]` imports; an empty instance satisfies it.
+    linker.instance(REDIS_TYPES_UNVERSIONED)?;
     if nimbus_capability::links_concurrent(linker) {
         v3::add_to_linker::<T, HasRedis>(linker, get)?;
     }
     Ok(())
 }
+
+/// The types-only interface spin-sdk 5 Redis trigger components import.
+const REDIS_TYPES_UNVERSIONED: &str = "fermyon:spin/redis-types";
 
 type Outcome<T> = wasmtime::Result<Result<T, Error>>;
 

@@ -53,8 +53,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 pub use nimbus_outbound_networking::{
-    AllowedHosts, ConnectionBudget, OutboundError, OutboundPolicy, VariableValue, CONNECT_TIMEOUT,
-    MAX_CONNECTIONS_PER_INSTANCE,
+    endpoint, AllowedHosts, ConnectionBudget, OutboundError, OutboundPolicy, VariableValue,
+    CONNECT_TIMEOUT, MAX_CONNECTIONS_PER_INSTANCE,
 };
 
 /// The most host resources (fields, bodies, streams, pollables, open files)
@@ -390,6 +390,18 @@ impl AppServices {
     pub fn get<C: Capability>(&self) -> Option<&C::AppState> {
         let index = self.capabilities.position::<C>()?;
         self.states[index].downcast_ref()
+    }
+
+    /// The value of app variable `name` (operator-given values, the runtime
+    /// config, the environment, the default: whichever capability resolves
+    /// variables), e.g. for a trigger's `{{ variable }}` templates. `None`
+    /// when it has no value.
+    pub fn variable(&self, name: &VariableName) -> Option<VariableValue> {
+        self.capabilities
+            .list
+            .iter()
+            .zip(&self.states)
+            .find_map(|(capability, state)| capability.app_variable(state.as_ref(), name))
     }
 
     /// Component `id`'s `allowed_outbound_hosts`, resolved: `None` for a

@@ -144,6 +144,32 @@ impl ManifestError {
         ManifestError::invalid(path, diagnostics)
     }
 
+    /// `value` when `diagnostics` is empty, else the error listing them
+    /// (see [`ManifestError::from_diagnostics`]): the end of a trigger
+    /// crate's reading of its sections.
+    pub fn or_ok<T>(
+        path: &Path,
+        diagnostics: Vec<Diagnostic>,
+        value: T,
+    ) -> Result<T, ManifestError> {
+        if diagnostics.is_empty() {
+            Ok(value)
+        } else {
+            Err(ManifestError::from_diagnostics(path, diagnostics))
+        }
+    }
+
+    /// `result`'s value, or `None` with its problems moved into
+    /// `diagnostics` (to report every problem at once).
+    pub fn collect_into<T>(
+        result: Result<T, ManifestError>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<T> {
+        result
+            .map_err(|e| diagnostics.extend(e.into_diagnostics()))
+            .ok()
+    }
+
     /// The individual problems, owned; a [`Read`](ManifestError::Read) error
     /// becomes one at 1:1.
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {

@@ -879,7 +879,9 @@ fn a_thousand_idle_connections_do_not_stop_others_and_are_closed() {
         let after = fd_count(pid);
         let closed_by_server = idle
             .iter_mut()
-            .map(|s| read_until_close(s, Duration::from_millis(1)).closed)
+            // A closed one answers EOF at once; the wait only matters for the
+            // few the fd count allows to be still closing.
+            .map(|s| read_until_close(s, Duration::from_secs(3)).closed)
             .filter(|closed| *closed)
             .count();
         assert!(
@@ -913,7 +915,9 @@ fn a_thousand_idle_connections_do_not_stop_others_and_are_closed() {
         let after = fd_count(pid);
         let closed_by_server = silent
             .iter_mut()
-            .map(|s| read_until_close(s, Duration::from_millis(1)).closed)
+            // A closed one answers EOF at once; the wait only matters for the
+            // few the fd count allows to be still closing.
+            .map(|s| read_until_close(s, Duration::from_secs(3)).closed)
             .filter(|closed| *closed)
             .count();
         assert!(

@@ -98,6 +98,16 @@ fn app(manifest: &str) -> tempfile::TempDir {
 /// it with `nimbus build`, and returns the built Wasm's bytes.
 fn new_and_build(template: &str, name: &str, files: &[&str]) -> Vec<u8> {
     let tmp = tempdir();
+    new_and_build_in(&tmp, template, name, files)
+}
+
+/// As [`new_and_build`], in `tmp` (the app is `tmp/name`).
+fn new_and_build_in(
+    tmp: &tempfile::TempDir,
+    template: &str,
+    name: &str,
+    files: &[&str],
+) -> Vec<u8> {
     let project = tmp.path().join(name);
     let run = nimbus_in(
         tmp.path(),
@@ -121,9 +131,15 @@ fn new_and_build(template: &str, name: &str, files: &[&str]) -> Vec<u8> {
     assert_eq!(manifest.name(), name);
     assert_eq!(manifest.components.len(), 1);
     let component = manifest.component(name).expect("the component is NAME");
-    let triggers = http_triggers(&manifest).expect("valid HTTP triggers");
-    assert_eq!(triggers.len(), 1);
-    assert_eq!(triggers[0].component, name);
+    assert_eq!(manifest.triggers.len(), 1);
+    assert_eq!(
+        manifest.triggers[0].component.as_ref().map(|c| c.as_str()),
+        Some(name)
+    );
+    if manifest.triggers[0].trigger_type == "http" {
+        let triggers = http_triggers(&manifest).expect("valid HTTP triggers");
+        assert_eq!(triggers[0].component, name);
+    }
     let build = component.build.as_ref().expect("a build section");
     assert_eq!(build.command.len(), 1);
     assert!(build.command[0].starts_with("cargo build --target wasm32-wasip"));
@@ -179,6 +195,184 @@ fn new_http_wagi_rust_builds_a_core_module() {
     );
     assert_eq!(&wasm[..4], b"\0asm");
     assert_eq!(&wasm[4..8], &[1, 0, 0, 0], "a core module");
+}
+
+/// `nimbus up` in `dir` until a line of its stdout contains `needle`
+/// (within 20 s); returns its stdout so far. The process is killed either way.
+fn up_until_output(dir: &Path, needle: &str) -> String {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .arg("up")
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nimbus up");
+    let stdout = child.stdout.take().expect("piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut out = String::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+                if line.contains(needle) {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait for nimbus up");
+    assert!(
+        found,
+        "nimbus up never printed {needle:?}\n--- stdout\n{out}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+#[test]
+fn new_cron_rust_builds_and_ticks() {
+    let tmp = tempdir();
+    let wasm = new_and_build_in(
+        &tmp,
+        "cron-rust",
+        "nightly-job",
+        &[
+            "Cargo.toml",
+            "Cargo.lock",
+            "src/lib.rs",
+            "wit/cron.wit",
+            "nimbus.toml",
+            "README.md",
+            ".gitignore",
+        ],
+    );
+    assert_eq!(&wasm[4..8], &[0x0d, 0, 1, 0], "a component");
+    // Runs with no edits: the schedule is every 2 seconds.
+    let out = up_until_output(&tmp.path().join("nightly-job"), "nightly-job: tick at ");
+    assert!(
+        out.contains(r#"cron trigger: nightly-job: cron "*/2 * * * * *""#),
+        "{out}"
+    );
+}
+
+#[test]
+fn new_redis_rust_builds_and_handles_a_message() {
+    let tmp = tempdir();
+    let wasm = new_and_build_in(
+        &tmp,
+        "redis-rust",
+        "inbox",
+        &[
+            "Cargo.toml",
+            "Cargo.lock",
+            "src/lib.rs",
+            "nimbus.toml",
+            "README.md",
+            ".gitignore",
+        ],
+    );
+    assert_eq!(&wasm[4..8], &[0x0d, 0, 1, 0], "a component");
+    // The one edit a user makes when their Redis is elsewhere: its address.
+    let redis = nimbus_test_servers::RedisServer::start();
+    let project = tmp.path().join("inbox");
+    let manifest = std::fs::read_to_string(project.join("nimbus.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"address = "redis://127.0.0.1:6379""#),
+        "{manifest}"
+    );
+    let manifest = manifest.replace("redis://127.0.0.1:6379", &redis.url());
+    std::fs::write(project.join("nimbus.toml"), manifest).unwrap();
+    let port = redis.port().to_string();
+    let publisher = std::thread::spawn(move || {
+        // Publish until the subscription is there (pub/sub keeps nothing
+        // for late subscribers).
+        for _ in 0..100 {
+            let receivers = Command::new("redis-cli")
+                .args(["-p", &port, "publish", "messages", "hello"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default();
+            if receivers == "1" {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    });
+    up_until_output(&project, "inbox got: hello");
+    assert!(publisher.join().unwrap(), "nimbus up never subscribed");
+}
+
+#[test]
+fn new_nats_rust_builds_and_handles_a_message() {
+    use std::time::Duration;
+    let tmp = tempdir();
+    let wasm = new_and_build_in(
+        &tmp,
+        "nats-rust",
+        "worker",
+        &[
+            "Cargo.toml",
+            "Cargo.lock",
+            "src/lib.rs",
+            "wit/types.wit",
+            "wit/producer.wit",
+            "wit/request-reply.wit",
+            "wit/incoming-handler.wit",
+            "wit/messaging.wit",
+            "nimbus.toml",
+            "README.md",
+            ".gitignore",
+        ],
+    );
+    assert_eq!(&wasm[4..8], &[0x0d, 0, 1, 0], "a component");
+    // The one edit a user makes when their NATS server is elsewhere.
+    let nats = nimbus_test_servers::NatsServer::start();
+    let project = tmp.path().join("worker");
+    let manifest = std::fs::read_to_string(project.join("nimbus.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"address = "nats://127.0.0.1:4222""#),
+        "{manifest}"
+    );
+    let manifest = manifest.replace("nats://127.0.0.1:4222", &nats.url());
+    std::fs::write(project.join("nimbus.toml"), manifest).unwrap();
+    let client = nats.client();
+    let asker = std::thread::spawn(move || {
+        // Ask until the subscription is there (core NATS keeps nothing for
+        // late subscribers: until then a request gets "no responders").
+        for _ in 0..200 {
+            match client.request("jobs.shout", b"hello", Duration::from_millis(500)) {
+                Some(reply) if !reply.payload.is_empty() => {
+                    // Then a plain message, which has nobody to answer.
+                    client.publish("jobs.greeting", None, b"hi there");
+                    client.flush();
+                    return Some(String::from_utf8(reply.payload).unwrap());
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        None
+    });
+    let out = up_until_output(&project, "worker got: hi there on jobs.greeting");
+    assert_eq!(asker.join().unwrap().as_deref(), Some("HELLO"), "{out}");
+    assert!(out.contains("worker got: hello on jobs.shout"), "{out}");
 }
 
 #[test]

@@ -116,6 +116,16 @@ impl OutboundPolicy {
     };
 }
 
+/// How logs and messages name a server: `scheme://host:port`, an IPv6
+/// literal in brackets; never credentials (it is given none).
+pub fn endpoint(scheme: &str, host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    }
+}
+
 /// True for addresses a guest must not reach on a multi-tenant node unless
 /// granted by address: loopback, RFC 1918 private, link-local, unspecified,
 /// "this network" (0/8), carrier-grade NAT (100.64/10), broadcast; IPv6
@@ -383,6 +393,20 @@ impl AllowedHosts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_bracket_ipv6_literals() {
+        assert_eq!(
+            endpoint("redis", "127.0.0.1", 6379),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(endpoint("nats", "::1", 4222), "nats://[::1]:4222");
+        assert_eq!(endpoint("mqtt", "[::1]", 1883), "mqtt://[::1]:1883");
+        assert_eq!(
+            endpoint("nats", "db.internal", 4222),
+            "nats://db.internal:4222"
+        );
+    }
 
     fn hosts(patterns: &[&str], policy: OutboundPolicy) -> AllowedHosts {
         let allowed: Vec<HostPattern> = patterns.iter().map(|p| p.parse().unwrap()).collect();

@@ -1,10 +1,12 @@
 //! The node's metrics, in Prometheus text format on the admin listener's
 //! `/metrics`. Request metrics are fed by each app's
-//! [`RequestObserver`]; deploy metrics by the registry.
+//! [`RequestObserver`], event metrics (Redis, cron, NATS) by its
+//! [`EventObserver`]; deploy metrics by the registry.
 
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
+use nimbus_trigger::{EventObserver, EventRecord};
 use nimbus_trigger_http::{RequestObserver, RequestRecord};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +26,21 @@ struct RequestLabels {
 struct ComponentLabels {
     app: String,
     component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    app: String,
+    component: String,
+    trigger: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventTriggerLabels {
+    app: String,
+    component: String,
+    trigger: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +74,8 @@ pub struct Metrics {
     instantiation: HistogramFamily<ComponentLabels>,
     in_flight: Family<ComponentLabels, Gauge<i64, AtomicI64>>,
     memory: HistogramFamily<ComponentLabels>,
+    events: Family<EventLabels, Counter>,
+    event_latency: HistogramFamily<EventTriggerLabels>,
     unrouted: Counter,
     deploys: Family<AppLabels, Counter>,
     rollbacks: Family<AppLabels, Counter>,
@@ -108,6 +127,19 @@ impl Metrics {
             "Peak linear memory of each request's instance",
             memory.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "nimbus_events",
+            "Events (Redis and NATS messages, cron ticks) by app, component, trigger type and outcome (ok, error, trap, memory, timeout, busy, dropped, skipped)",
+            events.clone(),
+        );
+        let event_latency: HistogramFamily<EventTriggerLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "nimbus_event_duration_seconds",
+            "Time from an event's arrival until its guest was done (includes waiting for a max_concurrency slot)",
+            event_latency.clone(),
+        );
         let unrouted = Counter::default();
         registry.register(
             "nimbus_unrouted_requests",
@@ -139,6 +171,8 @@ impl Metrics {
             instantiation,
             in_flight,
             memory,
+            events,
+            event_latency,
             unrouted,
             deploys,
             rollbacks,
@@ -159,6 +193,14 @@ impl Metrics {
 
     /// An observer for `app`'s trigger.
     pub fn observer(self: &Arc<Self>, app: &str) -> Arc<dyn RequestObserver> {
+        Arc::new(AppObserver {
+            app: app.to_owned(),
+            metrics: self.clone(),
+        })
+    }
+
+    /// An observer for `app`'s Redis, cron and NATS triggers.
+    pub fn event_observer(self: &Arc<Self>, app: &str) -> Arc<dyn EventObserver> {
         Arc::new(AppObserver {
             app: app.to_owned(),
             metrics: self.clone(),
@@ -260,6 +302,40 @@ impl RequestObserver for AppObserver {
     }
 }
 
+impl EventObserver for AppObserver {
+    fn event_finished(&self, record: &EventRecord<'_>) {
+        self.metrics
+            .events
+            .get_or_create(&EventLabels {
+                app: self.app.clone(),
+                component: record.component.to_owned(),
+                trigger: record.trigger_type.to_owned(),
+                outcome: record.outcome.as_str().to_owned(),
+            })
+            .inc();
+        let ran = !matches!(
+            record.outcome,
+            nimbus_trigger::EventOutcome::Dropped | nimbus_trigger::EventOutcome::Skipped
+        );
+        if ran {
+            self.metrics
+                .event_latency
+                .get_or_create(&EventTriggerLabels {
+                    app: self.app.clone(),
+                    component: record.component.to_owned(),
+                    trigger: record.trigger_type.to_owned(),
+                })
+                .observe(record.duration.as_secs_f64());
+        }
+        if record.memory > 0 {
+            self.metrics
+                .memory
+                .get_or_create(&self.labels(record.component))
+                .observe(record.memory as f64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -299,5 +375,43 @@ mod tests {
         );
         assert!(text.contains(r#"nimbus_deploys_total{app="shop"} 1"#));
         assert!(text.contains(r#"nimbus_deploy_refusals_total{app="shop",reason="quota"} 1"#));
+    }
+
+    #[test]
+    fn counts_events_by_trigger_and_outcome() {
+        let metrics = Arc::new(Metrics::new());
+        let observer = metrics.event_observer("shop");
+        let outcomes = [
+            nimbus_trigger::EventOutcome::Handled,
+            nimbus_trigger::EventOutcome::Handled,
+            nimbus_trigger::EventOutcome::Dropped,
+        ];
+        for (n, outcome) in outcomes.iter().enumerate() {
+            observer.event_finished(&EventRecord {
+                trigger_type: "redis",
+                trigger_id: "orders",
+                source: "redis://127.0.0.1:6379 orders",
+                component: "worker",
+                event_id: &format!("orders#{n}"),
+                outcome,
+                duration: Duration::from_millis(2),
+                memory: if *outcome == nimbus_trigger::EventOutcome::Handled {
+                    1 << 20
+                } else {
+                    0
+                },
+            });
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"nimbus_events_total{app="shop",component="worker",trigger="redis",outcome="ok"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"nimbus_events_total{app="shop",component="worker",trigger="redis",outcome="dropped"} 1"#
+        ));
+        assert!(text.contains(
+            r#"nimbus_event_duration_seconds_count{app="shop",component="worker",trigger="redis"} 2"#
+        ));
     }
 }

@@ -51,6 +51,11 @@ pub struct Release {
     /// Custom hostnames the app answers on, besides `NAME.DOMAIN`.
     #[serde(default)]
     pub hostnames: Vec<String>,
+    /// The manifest's trigger types (`http`, `redis`, `cron`, `nats`): an
+    /// app with any but `http` is loaded when the node starts and runs
+    /// those triggers for as long as it is deployed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
 }
 
 /// One app: what serves, and what `rollback` goes back to.
@@ -432,6 +437,7 @@ mod tests {
             files: 1,
             size: 1,
             hostnames: vec![],
+            triggers: vec![],
         };
         for id in ["a", "b", "c"] {
             let staged = store.staging_dir().unwrap();

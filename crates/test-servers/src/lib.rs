@@ -10,12 +10,14 @@
 
 mod mariadb;
 mod mosquitto;
+mod nats;
 mod postgres;
 mod process;
 mod redis;
 
 pub use mariadb::MariaDb;
 pub use mosquitto::{Mosquitto, Subscriber};
+pub use nats::{NatsClient, NatsMessage, NatsServer, NatsSubscription};
 pub use postgres::Postgres;
 pub use process::{free_port, ServerProcess};
 pub use redis::RedisServer;

@@ -50,7 +50,7 @@ impl Default for HttpSettings {
 pub fn http_settings(manifest: &Manifest) -> Result<HttpSettings, ManifestError> {
     let mut diags = Vec::new();
     let settings = read_settings(manifest, &mut diags);
-    finish(manifest, diags, settings)
+    ManifestError::or_ok(manifest.path(), diags, settings)
 }
 
 /// Reads and validates every `[[trigger.http]]` table (and
@@ -93,20 +93,7 @@ pub fn http_triggers(manifest: &Manifest) -> Result<Vec<HttpTriggerConfig>, Mani
             });
         }
     }
-    finish(manifest, diags, triggers)
-}
-
-fn finish<T>(manifest: &Manifest, diags: Vec<Diagnostic>, value: T) -> Result<T, ManifestError> {
-    if diags.is_empty() {
-        Ok(value)
-    } else {
-        Err(ManifestError::from_diagnostics(manifest.path(), diags))
-    }
-}
-
-/// Keeps `result`'s value, or its problems.
-fn collect<T>(result: Result<T, ManifestError>, diags: &mut Vec<Diagnostic>) -> Option<T> {
-    result.map_err(|e| diags.extend(e.into_diagnostics())).ok()
+    ManifestError::or_ok(manifest.path(), diags, triggers)
 }
 
 #[derive(Deserialize)]
@@ -120,7 +107,9 @@ fn read_settings(manifest: &Manifest, diags: &mut Vec<Diagnostic>) -> HttpSettin
     let Some(section) = manifest.trigger_settings(TRIGGER_TYPE) else {
         return settings;
     };
-    let Some(RawSettings { base: Some(base) }) = collect(section.deserialize(), diags) else {
+    let Some(RawSettings { base: Some(base) }) =
+        ManifestError::collect_into(section.deserialize(), diags)
+    else {
         return settings;
     };
     let b = base.value.as_str();
@@ -206,8 +195,8 @@ type ReadTrigger = (Option<Route>, Location, Executor, Option<ComponentId>);
 /// executor and component; `None` when its keys do not fit the schema.
 fn read_trigger(section: &TriggerSection, diags: &mut Vec<Diagnostic>) -> Option<ReadTrigger> {
     let config = &section.config;
-    let raw: Option<RawTrigger> = collect(config.deserialize(), diags);
-    let component = collect(
+    let raw: Option<RawTrigger> = ManifestError::collect_into(config.deserialize(), diags);
+    let component = ManifestError::collect_into(
         section.required_component("component = \"my-component\""),
         diags,
     )

@@ -260,10 +260,10 @@ impl HttpTrigger {
         let engine = handler.component.compiled.engine();
         let response = match &handler.executor {
             ExecutorPre::Http(pre) => {
-                wasi_http::handle(engine, &handler, pre, req, info, permit, log.clone()).await
+                wasi_http::handle(&handler, pre, req, info, permit, log.clone()).await
             }
             ExecutorPre::Http3(pre) => {
-                wasi_http3::handle(engine, &handler, pre, req, info, permit, log.clone()).await
+                wasi_http3::handle(&handler, pre, req, info, permit, log.clone()).await
             }
             ExecutorPre::Wagi(pre) => {
                 wagi::handle(engine, &handler, pre, req, info, permit, log.clone()).await

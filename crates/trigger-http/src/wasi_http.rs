@@ -10,7 +10,6 @@ use http_body_util::BodyExt;
 use nimbus_capability::InstanceState;
 use nimbus_capability::{App, AppComponent};
 use nimbus_runtime::wasmtime::component::InstancePre;
-use nimbus_runtime::wasmtime::Engine;
 use nimbus_runtime::Compiled;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -123,7 +122,6 @@ pub(crate) fn ensure_host<B>(req: &mut Request<B>, local: std::net::SocketAddr) 
 }
 
 pub(crate) async fn handle<B>(
-    engine: &Engine,
     handler: &Arc<Handler>,
     pre: &HttpPre,
     mut req: Request<B>,
@@ -145,7 +143,7 @@ where
         (Request::from_parts(parts, body), exceeded)
     };
 
-    let mut store = match instance_store(engine, component) {
+    let mut store = match instance_store(component) {
         Ok(store) => store,
         Err(status) => return error_response(status),
     };

@@ -20,7 +20,6 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use nimbus_capability::InstanceState;
 use nimbus_runtime::wasmtime::component::InstancePre;
-use nimbus_runtime::wasmtime::Engine;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
@@ -51,7 +50,6 @@ impl Http3Pre {
 type GuestAnswer = Result<Response<ResponseBody>, ErrorCode>;
 
 pub(crate) async fn handle<B>(
-    engine: &Engine,
     handler: &Arc<Handler>,
     pre: &Http3Pre,
     mut req: Request<B>,
@@ -70,7 +68,7 @@ where
     let (parts, body) = req.into_parts();
     let (body, body_exceeded) = LimitedBody::new(body, limits.max_body_size);
 
-    let mut store = match instance_store(engine, component) {
+    let mut store = match instance_store(component) {
         Ok(store) => store,
         Err(status) => return error_response(status),
     };

@@ -1,7 +1,7 @@
 //! The seam every trigger plugs into.
 //!
 //! A trigger is how work reaches an app: HTTP requests today; Redis
-//! messages, cron ticks and NATS messages next. Each trigger type is its own
+//! messages, cron ticks and NATS messages. Each trigger type is its own
 //! crate that knows no capability: it takes an app from
 //! the app layer, reads its own `[[trigger.TYPE]]` sections (its schema, its
 //! errors), and turns each request, message or tick into a fresh instance of
@@ -16,6 +16,16 @@
 //!
 //! [`run_all`] runs every trigger of an app in one process and stops them all
 //! on one signal (SIGTERM/Ctrl-C for `nimbus up`).
+//!
+//! [`event`] is what every trigger but HTTP shares: one event (a message, a
+//! tick) in a fresh instance under the component's limits, with its
+//! access-log line and metrics record.
+
+pub mod event;
+
+pub use event::{
+    EventHandler, EventObserver, EventOutcome, EventRecord, EventRunner, GuestAnswer, GuestCall,
+};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,14 +33,68 @@ use std::pin::Pin;
 /// A future a trigger runs as.
 pub type TriggerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
+/// A future that completes when a trigger takes events (see
+/// [`Trigger::ready`]).
+pub type ReadyFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A configured trigger of one app, ready to run.
 pub trait Trigger: Send + 'static {
     /// The manifest's trigger type (`http`, `redis`, `cron`, …).
     fn trigger_type(&self) -> &'static str;
 
+    /// What it listens to, for `nimbus up` to print: one line per
+    /// subscription or schedule (e.g. `order-processor: redis://127.0.0.1:6379
+    /// channel "orders"`).
+    fn summary(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Completes once the trigger takes events: its subscriptions are
+    /// active at their servers. A node replacing a release waits for the new
+    /// release's triggers to be ready (bounded) before it stops the old
+    /// one's, so a queue group is never without a member. Called before
+    /// [`Trigger::run`]; the default completes at once (nothing to set up).
+    fn ready(&self) -> ReadyFuture {
+        Box::pin(std::future::ready(()))
+    }
+
     /// Runs until `shutdown` fires, then stops taking new work, lets work in
     /// flight finish, and returns. An error ends every trigger of the app.
     fn run(self: Box<Self>, shutdown: Shutdown) -> TriggerFuture;
+}
+
+/// Counts the subscriptions of a trigger that are active, for
+/// [`Trigger::ready`]: made with how many there are, told of each as it
+/// becomes active. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Readiness {
+    active: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+    needed: usize,
+}
+
+impl Readiness {
+    /// Readiness for `needed` subscriptions (ready at once when 0).
+    pub fn new(needed: usize) -> Readiness {
+        Readiness {
+            active: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            needed,
+        }
+    }
+
+    /// One more subscription is active. Call it once per subscription (on
+    /// its first success; reconnects do not count again).
+    pub fn one_ready(&self) {
+        self.active.send_modify(|n| *n += 1);
+    }
+
+    /// Completes when every subscription has been active.
+    pub fn wait(&self) -> ReadyFuture {
+        let mut active = self.active.subscribe();
+        let needed = self.needed;
+        Box::pin(async move {
+            let _ = active.wait_for(|n| *n >= needed).await;
+        })
+    }
 }
 
 /// Tells running triggers to stop. Cheap to clone; every clone fires at once.

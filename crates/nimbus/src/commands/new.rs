@@ -9,7 +9,8 @@ use nimbus_manifest::ComponentId;
 
 use crate::exit;
 
-/// Create a new app from a template: a ready-to-build HTTP function.
+/// Create a new app from a template: a ready-to-build function (HTTP, Redis,
+/// cron, NATS).
 ///
 /// NAME names the app, its one component and its Cargo package. The files go
 /// to ./NAME (or --output DIR), which must not exist or be empty. Run
@@ -53,6 +54,8 @@ struct Template {
     description: &'static str,
     /// Path in the new app (`/`-separated) and contents, with placeholders.
     files: &'static [(&'static str, &'static str)],
+    /// What to do once it runs, for the "Next:" lines.
+    try_it: &'static str,
 }
 
 /// Embeds `templates/<id>/<path>` from the repository root.
@@ -84,6 +87,7 @@ const TEMPLATES: &[Template] = &[
             template_file!("http-rust", "README.md"),
             template_file!("http-rust", ".gitignore"),
         ],
+        try_it: "curl http://127.0.0.1:3000/",
     },
     Template {
         id: "http-wagi-rust",
@@ -96,6 +100,52 @@ const TEMPLATES: &[Template] = &[
             template_file!("http-wagi-rust", "README.md"),
             template_file!("http-wagi-rust", ".gitignore"),
         ],
+        try_it: "curl http://127.0.0.1:3000/",
+    },
+    Template {
+        id: "redis-rust",
+        description: "Redis message handler in Rust: a Spin SDK #[redis_component] run for every message on a channel",
+        files: &[
+            template_file!("redis-rust", "Cargo.toml"),
+            template_file!("redis-rust", "Cargo.lock"),
+            template_file!("redis-rust", "src/lib.rs"),
+            template_file!("redis-rust", "nimbus.toml"),
+            template_file!("redis-rust", "README.md"),
+            template_file!("redis-rust", ".gitignore"),
+        ],
+        try_it: "redis-cli publish messages hello   # with redis-server on 127.0.0.1:6379",
+    },
+    Template {
+        id: "cron-rust",
+        description: "Cron job in Rust: spin-trigger-cron's world, run at every tick of a schedule",
+        files: &[
+            template_file!("cron-rust", "Cargo.toml"),
+            template_file!("cron-rust", "Cargo.lock"),
+            template_file!("cron-rust", "src/lib.rs"),
+            template_file!("cron-rust", "wit/cron.wit"),
+            template_file!("cron-rust", "nimbus.toml"),
+            template_file!("cron-rust", "README.md"),
+            template_file!("cron-rust", ".gitignore"),
+        ],
+        try_it: "# it prints a line every 2 seconds",
+    },
+    Template {
+        id: "nats-rust",
+        description: "NATS worker in Rust: a wasi:messaging incoming-handler run for every message on a subject, answering requests",
+        files: &[
+            template_file!("nats-rust", "Cargo.toml"),
+            template_file!("nats-rust", "Cargo.lock"),
+            template_file!("nats-rust", "src/lib.rs"),
+            template_file!("nats-rust", "wit/types.wit"),
+            template_file!("nats-rust", "wit/producer.wit"),
+            template_file!("nats-rust", "wit/request-reply.wit"),
+            template_file!("nats-rust", "wit/incoming-handler.wit"),
+            template_file!("nats-rust", "wit/messaging.wit"),
+            template_file!("nats-rust", "nimbus.toml"),
+            template_file!("nats-rust", "README.md"),
+            template_file!("nats-rust", ".gitignore"),
+        ],
+        try_it: "nats request jobs.shout hello   # with nats-server on 127.0.0.1:4222 and the NATS CLI",
     },
 ];
 
@@ -159,7 +209,7 @@ fn new(args: NewArgs) -> anyhow::Result<i32> {
         "  cd {} && nimbus build && nimbus up",
         shell_quote(&dir.display().to_string())
     );
-    println!("  curl http://127.0.0.1:3000/");
+    println!("  {}", template.try_it);
     Ok(0)
 }
 

@@ -185,6 +185,12 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
             });
         }
 
+        // Apps with Redis, cron or NATS triggers run them from the start.
+        {
+            let node = node.clone();
+            tokio::spawn(async move { node.start_event_apps().await });
+        }
+
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -197,6 +203,9 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
             server::serve_public(node.clone(), public, stopped(stop_rx.clone())),
             server::serve_admin(node.clone(), token, admin, stopped(stop_rx)),
         );
+        // The listeners are closed: stop taking messages and ticks, and let
+        // those in flight finish.
+        node.stop_events().await;
         public_result?;
         admin_result?;
         Ok::<_, anyhow::Error>(())

@@ -1,4 +1,4 @@
-//! `nimbus up`: serve an app's HTTP triggers.
+//! `nimbus up`: run an app's triggers (HTTP, Redis, cron, NATS).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,16 +16,18 @@ use crate::commands::run::CacheArgs;
 use crate::commands::values;
 use crate::exit;
 
-/// Serve the app in nimbus.toml (or spin.toml) over HTTP.
+/// Run the app in nimbus.toml (or spin.toml): its HTTP routes, Redis
+/// channels, cron schedules and NATS subjects.
 ///
-/// Each request runs in a fresh sandbox instantiated from code compiled once
-/// at start. A component sees only what its manifest grants: its `files`
-/// (read-only), `environment`, and `allowed_outbound_hosts`.
+/// Each request, message or tick runs in a fresh sandbox instantiated from
+/// code compiled once at start. A component sees only what its manifest
+/// grants: its `files` (read-only), `environment`, and
+/// `allowed_outbound_hosts`.
 ///
 /// Limits per component in [component.NAME.limits]: memory (exhausted or a
-/// trap: 500), timeout (504), max_concurrency (503 with Retry-After),
-/// max_body_size (413). SIGINT/SIGTERM let requests in flight finish, then
-/// exit 0.
+/// trap: 500), timeout (504), max_concurrency (503 with Retry-After; for
+/// messages: they wait, up to 1,024, then are dropped), max_body_size (413).
+/// SIGINT/SIGTERM let requests and messages in flight finish, then exit 0.
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// The app manifest, or a directory holding one [default: nimbus.toml,
@@ -152,11 +154,24 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             for (route, component) in trigger.routes() {
                 println!("  {component}: http://{local}{route}");
             }
-            use std::io::Write as _;
-            let _ = std::io::stdout().flush();
             tracing::info!(app = app.manifest().name(), "serving on http://{local}");
             triggers.push(Box::new(bound));
         }
+        for trigger in nimbus_platform::triggers::event_triggers(&app, None)? {
+            let kind = trigger.trigger_type();
+            for line in trigger.summary() {
+                println!("{kind} trigger: {line}");
+            }
+            triggers.push(trigger);
+        }
+        if triggers.is_empty() {
+            anyhow::bail!(
+                "{} has no triggers: add a [[trigger.http]] (or redis, cron, nats) section naming a component",
+                app.manifest().path().display()
+            );
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
         nimbus_trigger::run_all(triggers, shutdown_signal()).await
     })
 }

@@ -86,6 +86,7 @@ impl Node {
             files: bundle.files.len(),
             size: bundle.files_size(),
             hostnames,
+            triggers: Vec::new(),
         };
 
         // Unpack (synced) and move into place.
@@ -112,15 +113,21 @@ impl Node {
             }
         };
 
-        let trigger = match self.load_release(name, &dir, &release, &settings).await {
-            Ok(trigger) => trigger,
+        let loaded = match self.load_release(name, &dir, &release, &settings).await {
+            Ok(loaded) => loaded,
             Err(refusal) => {
                 discard(&dir);
                 return Err(refusal);
             }
         };
         let mut release = release;
-        release.app_version = trigger.app().manifest().version().map(str::to_owned);
+        let manifest = loaded.http.app().manifest();
+        release.app_version = manifest.version().map(str::to_owned);
+        release.triggers = manifest
+            .trigger_types()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
 
         let record = AppRecord {
             previous: match &old {
@@ -135,7 +142,7 @@ impl Node {
             discard(&dir);
             return Err(Refusal::internal(err));
         }
-        self.go_live(name, record, trigger);
+        self.go_live(name, record, loaded);
         self.metrics.deployed(name);
         tracing::info!(app = name, release = %id, replaced = old.is_some(), "deployed");
         self.get(name)
@@ -157,7 +164,7 @@ impl Node {
         };
         self.check_hostname_conflicts(name, &previous.hostnames)?;
         let dir = self.store.release_dir(name, &previous.id);
-        let trigger = self
+        let loaded = self
             .load_release(name, &dir, &previous, &old.settings)
             .await?;
         let record = AppRecord {
@@ -168,7 +175,7 @@ impl Node {
         self.persist(name, Some(&record))
             .map_err(Refusal::internal)?;
         let id = record.current.id.clone();
-        self.go_live(name, record, trigger);
+        self.go_live(name, record, loaded);
         self.metrics.rolled_back(name);
         tracing::info!(app = name, release = %id, "rolled back");
         self.get(name)
@@ -181,12 +188,16 @@ impl Node {
             return Err(not_found(name));
         }
         self.persist(name, None).map_err(Refusal::internal)?;
-        {
+        let removed = {
             let mut routes = self.write_routes();
-            routes.by_name.remove(name);
             routes.by_host.retain(|_, app| app != name);
-        }
+            routes.by_name.remove(name)
+        };
         self.update_gauges();
+        if let Some(removed) = removed {
+            // Its messages in flight finish; no new ones are taken.
+            removed.stop_events().await;
+        }
         tracing::info!(app = name, "removed");
         Ok(())
     }

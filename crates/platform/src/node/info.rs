@@ -36,6 +36,10 @@ pub struct AppInfo {
     /// Its routes, when loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteInfo>>,
+    /// What its Redis, cron and NATS triggers listen to, while they run
+    /// (e.g. `redis: order-processor: redis://127.0.0.1:6379 channel "orders"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
     /// The release that serves.
     pub current: Release,
     /// The release `rollback` goes back to.
@@ -68,6 +72,7 @@ impl Node {
                     })
                     .collect()
             }),
+            triggers: app.event_summary(),
             current: app.record.current.clone(),
             previous: app.record.previous.clone(),
             settings: app.record.settings.info(),

@@ -12,7 +12,7 @@ use nimbus_capability::OutboundPolicy;
 use nimbus_manifest::{FileMount, Manifest};
 use nimbus_trigger_http::HttpTrigger;
 
-use super::registry::LiveApp;
+use super::registry::{LiveApp, Loaded};
 use super::{Node, Refusal};
 use crate::bundle::in_app;
 use crate::settings::AppSettings;
@@ -37,13 +37,14 @@ impl Node {
                 &app.record.settings,
             )
             .await;
-        let trigger = match loaded {
-            Ok(trigger) => trigger,
+        let Loaded { http, events } = match loaded {
+            Ok(loaded) => loaded,
             Err(refusal) => {
                 app.set_load_error(Some(refusal.message.clone()));
                 anyhow::bail!(refusal.message);
             }
         };
+        let trigger = http;
         app.set_load_error(None);
         tracing::info!(
             app = %app.name,
@@ -52,8 +53,37 @@ impl Node {
             started.elapsed()
         );
         app.trigger.store(Some(trigger.clone()));
+        // Nothing to wait for: no release of this app was running triggers.
+        drop(app.start_events(events));
         self.update_gauges();
         Ok(trigger)
+    }
+
+    /// Loads every app with triggers other than HTTP and starts them (the
+    /// node just started). An app that fails to load says why in its
+    /// `error` and the log, as on a request.
+    pub async fn start_event_apps(&self) {
+        let apps: Vec<Arc<LiveApp>> = self
+            .read_routes()
+            .by_name
+            .values()
+            .filter(|app| {
+                app.record
+                    .current
+                    .triggers
+                    .iter()
+                    .any(|t| t != nimbus_trigger_http::TRIGGER_TYPE)
+            })
+            .cloned()
+            .collect();
+        for app in apps {
+            if app.load_error().is_some() {
+                continue;
+            }
+            if let Err(err) = self.trigger_for(&app).await {
+                tracing::warn!(app = %app.name, "cannot start its triggers: {err}");
+            }
+        }
     }
 
     /// Drops the loaded code of apps idle for longer than `idle`. Their next
@@ -63,7 +93,9 @@ impl Node {
         let idle_ms = idle.as_millis() as u64;
         let mut unloaded = 0;
         for app in self.read_routes().by_name.values() {
+            // An app with Redis, cron or NATS triggers keeps running them.
             if app.trigger.load().is_some()
+                && !app.has_events()
                 && now.saturating_sub(app.last_used_ms.load(Ordering::Relaxed)) > idle_ms
             {
                 app.trigger.store(None);
@@ -99,7 +131,8 @@ impl Node {
     }
 
     /// Parses, checks and loads a release with the app's settings: the one
-    /// place that calls [`App::load`] and [`HttpTrigger::new`]. Messages
+    /// place that calls [`App::load`], [`HttpTrigger::new`] and builds the
+    /// app's other triggers (not started yet). Messages
     /// name files relative to the release, never the node's paths.
     pub(super) async fn load_release(
         &self,
@@ -107,7 +140,7 @@ impl Node {
         dir: &Path,
         release: &Release,
         settings: &AppSettings,
-    ) -> Result<Arc<HttpTrigger>, Refusal> {
+    ) -> Result<Loaded, Refusal> {
         self.check_signature_policy(release)?;
         let release_dir = format!("{}/", dir.display());
         self.load_release_inner(name, dir, release, settings)
@@ -129,11 +162,12 @@ impl Node {
         dir: &Path,
         release: &Release,
         settings: &AppSettings,
-    ) -> Result<Arc<HttpTrigger>, Refusal> {
+    ) -> Result<Loaded, Refusal> {
         let manifest_path = dir.join(&release.manifest);
         let quotas = self.config.quotas;
         let host = self.host.clone();
         let observer = self.metrics.observer(name);
+        let event_observer = self.metrics.event_observer(name);
         // State (key-value, SQLite) is per app and outlives releases:
         // DATA/apps/NAME/data, beside DATA/apps/NAME/releases/ID.
         let runtime_config = match &settings.runtime_config {
@@ -172,7 +206,7 @@ impl Node {
         };
         let settings = settings.clone();
         let app_name = name.to_owned();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<HttpTrigger, Refusal> {
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, Refusal> {
             let mut manifest = crate::triggers::read_manifest(&manifest_path).map_err(|err| {
                 Refusal::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -187,9 +221,11 @@ impl Node {
             quotas
                 .apply(&mut manifest)
                 .map_err(|msg| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "quota", msg))?;
-            let load = || -> anyhow::Result<HttpTrigger> {
+            let load = || -> anyhow::Result<Loaded> {
                 let app = Arc::new(host.load_with(manifest, options)?);
-                Ok(HttpTrigger::new(app)?.with_observer(observer))
+                let events = crate::triggers::event_triggers(&app, Some(event_observer))?;
+                let http = Arc::new(HttpTrigger::new(app)?.with_observer(observer));
+                Ok(Loaded { http, events })
             };
             load().map_err(|err| {
                 Refusal::new(
@@ -201,7 +237,7 @@ impl Node {
         })
         .await
         .map_err(|err| Refusal::internal(anyhow::anyhow!("the loader panicked: {err}")))??;
-        Ok(Arc::new(loaded))
+        Ok(loaded)
     }
 }
 
