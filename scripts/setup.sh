@@ -6,13 +6,16 @@ set -euo pipefail
 rustup target add wasm32-wasip1 wasm32-wasip2
 
 # Debian packages the test suites use (servers the tests start on 127.0.0.1,
-# and their clients; `postgresql` brings psql). It puts initdb and postgres in
+# and their clients; an OCI registry and skopeo; containerd and runc for the
+# containerd shim; `postgresql` brings psql). It puts initdb and postgres in
 # /usr/lib/postgresql/<version>/bin, off PATH: the tests look there.
 packages=(
   redis-server
   postgresql
   mariadb-server mariadb-client
   mosquitto mosquitto-clients nats-server
+  docker-registry skopeo
+  containerd runc
 )
 missing=()
 for pkg in "${packages[@]}"; do

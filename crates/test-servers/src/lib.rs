@@ -14,6 +14,7 @@ mod nats;
 mod postgres;
 mod process;
 mod redis;
+mod registry;
 
 pub use mariadb::MariaDb;
 pub use mosquitto::{Mosquitto, Subscriber};
@@ -21,3 +22,4 @@ pub use nats::{NatsClient, NatsMessage, NatsServer, NatsSubscription};
 pub use postgres::Postgres;
 pub use process::{free_port, ServerProcess};
 pub use redis::RedisServer;
+pub use registry::OciRegistry;
