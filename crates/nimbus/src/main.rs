@@ -47,6 +47,7 @@ enum Command {
     Apps(commands::apps::AppsArgs),
     Keygen(commands::keygen::KeygenArgs),
     Sign(commands::sign::SignArgs),
+    Registry(commands::registry::RegistryArgs),
 }
 
 fn main() {
@@ -63,6 +64,7 @@ fn main() {
         Command::Apps(args) => commands::apps::main(args),
         Command::Keygen(args) => commands::keygen::main(args),
         Command::Sign(args) => commands::sign::main(args),
+        Command::Registry(args) => commands::registry::main(args),
     };
     std::process::exit(code);
 }

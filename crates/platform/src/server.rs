@@ -197,6 +197,17 @@ async fn admin(node: &Node, token: &[u8; 32], req: Request<Incoming>) -> Respons
     response
 }
 
+/// The body of `POST /v1/apps/NAME/pull`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullRequest {
+    /// The app's image reference.
+    reference: String,
+    /// Settings replacing the app's (none given: it keeps what it had).
+    #[serde(default)]
+    settings: Option<crate::settings::AppSettings>,
+}
+
 async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBody> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -240,6 +251,33 @@ async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBo
                 Err(r) => refusal(r),
             }
         }
+        (["v1", "apps", name, "pull"], &Method::POST) => {
+            let name = (*name).to_owned();
+            let hostnames = query_values(&req, "hostname");
+            // Settings may carry migrations: bounded as an upload is.
+            let limit = "this node's max_bundle_size";
+            let body = match read_body(req, node.config().max_bundle_size, limit).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let request: PullRequest = match serde_json::from_slice(&body) {
+                Ok(request) => request,
+                Err(err) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "request",
+                        format!("the body is not a pull request ({{\"reference\": \"REGISTRY/REPOSITORY:TAG\"}}): {err}"),
+                    )
+                }
+            };
+            match node
+                .deploy_from_registry(&name, &request.reference, hostnames, request.settings)
+                .await
+            {
+                Ok(info) => json_response(StatusCode::OK, &info),
+                Err(r) => refusal(r),
+            }
+        }
         (["v1", "apps", name], &Method::DELETE) => match node.remove(name).await {
             Ok(()) => json_response(StatusCode::OK, &serde_json::json!({ "removed": name })),
             Err(r) => refusal(r),
@@ -259,7 +297,8 @@ async fn admin_route(node: &Node, req: Request<Incoming>) -> Response<ResponseBo
         (["metrics"], _)
         | (["v1", "apps"], _)
         | (["v1", "apps", _], _)
-        | (["v1", "apps", _, "rollback"], _) => error(
+        | (["v1", "apps", _, "rollback"], _)
+        | (["v1", "apps", _, "pull"], _) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method",
             format!("{method} is not allowed on {path}"),

@@ -1,6 +1,7 @@
-//! Bundle signatures: ed25519 over the bundle's index (every file's path,
-//! size and SHA-256), so that changing any file, adding or removing one, or
-//! changing the index breaks the signature.
+//! Signatures: ed25519 over a bundle's index (every file's path, size and
+//! SHA-256), so that changing any file, adding or removing one, or changing
+//! the index breaks the signature; and over an OCI artifact's locked-app
+//! digest (which pins every layer), carried in a manifest annotation.
 //!
 //! Key files are text: `nimbus-ed25519-secret-key <base64 seed>` (written
 //! with 0600 permissions) and `nimbus-ed25519-public-key <base64 key>`.
@@ -17,6 +18,7 @@ use crate::bundle::{Bundle, SignatureEntry};
 const SECRET_TAG: &str = "nimbus-ed25519-secret-key";
 const PUBLIC_TAG: &str = "nimbus-ed25519-public-key";
 const CONTEXT: &[u8] = b"nimbus-bundle-signature-v1\n";
+const ARTIFACT_CONTEXT: &[u8] = b"nimbus-oci-signature-v1\n";
 
 /// What a signature covers: a fixed context string, then the index bytes.
 pub fn signed_message(bundle: &Bundle) -> Vec<u8> {
@@ -135,13 +137,95 @@ pub fn verify(
     trusted: &[VerifyingKey],
     required: bool,
 ) -> Result<Option<Signer>, String> {
-    let Some(entry) = &bundle.signature else {
+    check_signature(
+        bundle.signature.as_ref(),
+        &signed_message(bundle),
+        trusted,
+        required,
+        Signed::Bundle,
+    )
+}
+
+/// What a signature covers in an OCI artifact: a fixed context string, then
+/// the digest of its locked-app layer (which names every Wasm and file layer
+/// by digest, so it pins the whole app).
+pub fn artifact_message(locked_digest: &str) -> Vec<u8> {
+    let mut message = ARTIFACT_CONTEXT.to_vec();
+    message.extend_from_slice(locked_digest.as_bytes());
+    message
+}
+
+/// Signs an OCI artifact: the value of its manifest annotation
+/// `nimbus_oci::SIGNATURE_ANNOTATION` (a JSON [`SignatureEntry`]).
+pub fn sign_artifact(key: &SigningKey, locked_digest: &str) -> String {
+    let signature = key.sign(&artifact_message(locked_digest));
+    let entry = SignatureEntry {
+        algorithm: "ed25519".into(),
+        public_key: BASE64.encode(key.verifying_key().as_bytes()),
+        signature: BASE64.encode(signature.to_bytes()),
+    };
+    serde_json::to_string(&entry).expect("a signature entry serializes")
+}
+
+/// Checks an OCI artifact's signature annotation (if any) against `trusted`
+/// keys, with the same policy as [`verify`].
+pub fn verify_artifact(
+    annotation: Option<&str>,
+    locked_digest: &str,
+    trusted: &[VerifyingKey],
+    required: bool,
+) -> Result<Option<Signer>, String> {
+    let entry = annotation
+        .map(|text| {
+            serde_json::from_str::<SignatureEntry>(text)
+                .map_err(|err| format!("the image's signature annotation is malformed: {err}"))
+        })
+        .transpose()?;
+    check_signature(
+        entry.as_ref(),
+        &artifact_message(locked_digest),
+        trusted,
+        required,
+        Signed::Image,
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Signed {
+    Bundle,
+    Image,
+}
+
+impl Signed {
+    fn noun(self) -> &'static str {
+        match self {
+            Signed::Bundle => "bundle",
+            Signed::Image => "image",
+        }
+    }
+
+    fn how_to_sign(self) -> &'static str {
+        match self {
+            Signed::Bundle => "sign it with `nimbus sign` or `nimbus deploy --key`",
+            Signed::Image => "push it with `nimbus registry push --key`",
+        }
+    }
+}
+
+fn check_signature(
+    entry: Option<&SignatureEntry>,
+    message: &[u8],
+    trusted: &[VerifyingKey],
+    required: bool,
+    what: Signed,
+) -> Result<Option<Signer>, String> {
+    let noun = what.noun();
+    let Some(entry) = entry else {
         if required {
-            return Err(
-                "the bundle is not signed, and this node requires signatures \
-                 (sign it with `nimbus sign` or `nimbus deploy --key`)"
-                    .into(),
-            );
+            return Err(format!(
+                "the {noun} is not signed, and this node requires signatures ({})",
+                what.how_to_sign()
+            ));
         }
         return Ok(None);
     };
@@ -165,14 +249,14 @@ pub fn verify(
         .ok_or("the signature is malformed")?;
     let signature = Signature::from_bytes(&signature_bytes);
     let id = key_id(&key);
-    if key.verify(&signed_message(bundle), &signature).is_err() {
+    if key.verify(message, &signature).is_err() {
         return Err(format!(
-            "the signature by key {id} does not match the bundle's contents (tampered after signing)"
+            "the signature by key {id} does not match the {noun}'s contents (tampered after signing)"
         ));
     }
     if !trusted.is_empty() && !trusted.iter().any(|t| t.as_bytes() == key.as_bytes()) {
         return Err(format!(
-            "the bundle is signed by key {id}, which is not among this node's trusted keys"
+            "the {noun} is signed by key {id}, which is not among this node's trusted keys"
         ));
     }
     Ok(Some(Signer { key_id: id }))

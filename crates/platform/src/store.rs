@@ -56,6 +56,10 @@ pub struct Release {
     /// those triggers for as long as it is deployed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<String>,
+    /// Where it came from, when the node pulled it from a registry:
+    /// `REGISTRY/REPOSITORY:TAG@DIGEST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// One app: what serves, and what `rollback` goes back to.
@@ -438,6 +442,7 @@ mod tests {
             size: 1,
             hostnames: vec![],
             triggers: vec![],
+            source: None,
         };
         for id in ["a", "b", "c"] {
             let staged = store.staging_dir().unwrap();

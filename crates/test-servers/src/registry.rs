@@ -119,6 +119,8 @@ impl OciRegistry {
 
 impl std::fmt::Debug for OciRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OciRegistry").field("port", &self.port).finish()
+        f.debug_struct("OciRegistry")
+            .field("port", &self.port)
+            .finish()
     }
 }

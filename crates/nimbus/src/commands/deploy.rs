@@ -77,6 +77,14 @@ pub struct DeployArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "file")]
     bundle: Option<PathBuf>,
 
+    /// Have the node pull the app from this image reference in an OCI
+    /// registry (REGISTRY/REPOSITORY:TAG) instead of uploading one: the
+    /// node verifies every layer's digest and, under its signature policy,
+    /// the image's signature (`nimbus registry push --key`). The app's name
+    /// defaults to the repository's last path segment.
+    #[arg(long, value_name = "REFERENCE", conflicts_with_all = ["file", "bundle", "key"])]
+    from: Option<String>,
+
     /// The app's name on the node [default: the manifest's application
     /// name]
     #[arg(long, value_name = "NAME")]
@@ -193,6 +201,9 @@ pub fn default_name(bundle: &Bundle) -> anyhow::Result<String> {
 }
 
 fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    if let Some(reference) = &args.from {
+        return deploy_from(&args, reference);
+    }
     let mut bundle = bundle_from(
         args.file.as_deref(),
         args.bundle.as_deref(),
@@ -214,7 +225,49 @@ fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         .send_blocking(nimbus_platform::http::Method::PUT, &path, bytes)?
         .ok()
         .with_context(|| format!("the node refused the deploy of {name}"))?;
-    let info = response.json()?;
+    print_deployed(&name, &response.json()?);
+    Ok(())
+}
+
+/// `--from`: the node pulls the app itself.
+fn deploy_from(args: &DeployArgs, reference: &str) -> anyhow::Result<()> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => {
+            let parsed = nimbus_oci::parse_reference(reference)?;
+            let last = parsed.repository().rsplit('/').next().unwrap_or_default();
+            last.to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect::<String>()
+                .trim_matches('-')
+                .to_owned()
+        }
+    };
+    let client = args.node.client()?;
+    let mut path = format!("/v1/apps/{name}/pull");
+    for (i, host) in args.hostnames.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str(&format!("hostname={host}"));
+    }
+    let body = nimbus_platform::serde_json::json!({
+        "reference": reference,
+        "settings": settings(args)?,
+    });
+    println!("Asking {} to pull {reference}", args.node.node);
+    let response = client
+        .send_blocking(
+            nimbus_platform::http::Method::POST,
+            &path,
+            nimbus_platform::serde_json::to_vec(&body)?,
+        )?
+        .ok()
+        .with_context(|| format!("the node refused the deploy of {name} from {reference}"))?;
+    print_deployed(&name, &response.json()?);
+    Ok(())
+}
+
+fn print_deployed(name: &str, info: &nimbus_platform::serde_json::Value) {
     let release = &info["current"];
     println!(
         "Deployed {name} (release {}{}, {} files)",
@@ -238,5 +291,4 @@ fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             route["route"].as_str().unwrap_or_default()
         );
     }
-    Ok(())
 }

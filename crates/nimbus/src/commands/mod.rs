@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod keygen;
 pub mod new;
 pub mod node;
+pub mod registry;
 pub mod run;
 pub mod sign;
 pub mod up;

@@ -97,6 +97,14 @@ pub struct NodeArgs {
     #[arg(long)]
     allow_private_outbound: bool,
 
+    /// Speak plain HTTP to this registry (HOST[:PORT]) when pulling apps
+    /// for `nimbus deploy --from`; loopback registries always are.
+    /// Repeatable. Credentials come from the node's Docker config
+    /// ($DOCKER_CONFIG/config.json or ~/.docker/config.json) or
+    /// NIMBUS_REGISTRY_USERNAME / NIMBUS_REGISTRY_PASSWORD.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -131,6 +139,12 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
         cache: args.cache.cache(),
         trusted_keys,
         require_signatures: args.require_signatures,
+        registry: nimbus_oci::RegistryOptions {
+            insecure_registries: args.insecure_registries.clone(),
+            credentials: super::registry::credentials_from_env()?,
+            cache_dir: Some(args.data_dir.join("registry-cache")),
+            ..Default::default()
+        },
     })?;
     let token_note = match args.admin_token.as_deref().map(str::trim) {
         Some("") => anyhow::bail!("--admin-token / NIMBUS_ADMIN_TOKEN is empty"),

@@ -12,6 +12,7 @@ use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
 use nimbus_trigger_http::HttpTrigger;
 
 use crate::commands::build::{self, manifest_path, report_manifest_error};
+use crate::commands::registry::{self, RegistryClientArgs, TrustArgs};
 use crate::commands::run::CacheArgs;
 use crate::commands::values;
 use crate::exit;
@@ -34,6 +35,20 @@ pub struct UpArgs {
     /// else spin.toml, in the current directory]
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
     file: Option<PathBuf>,
+
+    /// Run the app at this image reference in an OCI registry
+    /// (REGISTRY/REPOSITORY:TAG, pushed by `nimbus registry push` or `spin
+    /// registry push`) instead of a local manifest: pulled once per digest
+    /// into the cache. Its state (SQLite files) goes to .nimbus in the
+    /// current directory unless --state-dir says otherwise.
+    #[arg(long, value_name = "REFERENCE", conflicts_with_all = ["file", "build"])]
+    from: Option<String>,
+
+    #[command(flatten)]
+    registry: RegistryClientArgs,
+
+    #[command(flatten)]
+    trust: TrustArgs,
 
     /// The address to listen on: HOST:PORT (an IP address or a host name)
     /// or a port number (on 127.0.0.1); port 0 picks a free port.
@@ -98,8 +113,16 @@ pub fn main(args: UpArgs) -> i32 {
     }
 }
 
-fn up(args: UpArgs) -> anyhow::Result<()> {
-    let path = manifest_path(args.file.as_deref())?;
+fn up(mut args: UpArgs) -> anyhow::Result<()> {
+    let path = match &args.from {
+        Some(reference) => {
+            if args.state_dir.is_none() {
+                args.state_dir = Some(PathBuf::from(".nimbus"));
+            }
+            registry::pull_into_cache(&args.registry, &args.trust, reference)?
+        }
+        None => manifest_path(args.file.as_deref())?,
+    };
     if args.build {
         let manifest = Manifest::from_file(&path)?;
         build::build(&manifest, &[])?;

@@ -61,7 +61,87 @@ impl Node {
             .map_err(|err| Refusal::new(StatusCode::BAD_REQUEST, "bundle", err.0))?;
         let signer = crate::signing::verify(&bundle, &self.trusted_keys, self.require_signatures)
             .map_err(|m| Refusal::new(StatusCode::FORBIDDEN, "signature", m))?;
+        self.install(name, bundle, signer, hostnames, None).await
+    }
 
+    /// Deploys the app at `reference` in an OCI registry (Spin's format) as
+    /// app `name`: the node pulls it (every layer checked against its
+    /// digest), verifies its signature annotation under the node's policy,
+    /// and then proceeds as [`Node::deploy`] does. `settings` replace the
+    /// app's when given.
+    pub async fn deploy_from_registry(
+        &self,
+        name: &str,
+        reference: &str,
+        hostnames: Vec<String>,
+        settings: Option<crate::settings::AppSettings>,
+    ) -> Result<AppInfo, Refusal> {
+        let result = self
+            .try_deploy_from_registry(name, reference, hostnames, settings)
+            .await;
+        result.map_err(|mut refusal| {
+            refusal.message = self.hide_paths(&refusal.message);
+            self.refuse(name, refusal)
+        })
+    }
+
+    async fn try_deploy_from_registry(
+        &self,
+        name: &str,
+        reference: &str,
+        hostnames: Vec<String>,
+        settings: Option<crate::settings::AppSettings>,
+    ) -> Result<AppInfo, Refusal> {
+        check_app_name(name).map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "name", m))?;
+        let hostnames = self
+            .check_hostnames(hostnames)
+            .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "hostname", m))?;
+        let registry = nimbus_oci::Registry::new(self.registry_options());
+        let pulled = registry.pull(reference).await.map_err(|err| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "registry",
+                format!("cannot pull {reference}: {err:#}"),
+            )
+        })?;
+        let signer = crate::signing::verify_artifact(
+            pulled
+                .annotations
+                .get(nimbus_oci::SIGNATURE_ANNOTATION)
+                .map(String::as_str),
+            &pulled.locked_digest,
+            &self.trusted_keys,
+            self.require_signatures,
+        )
+        .map_err(|m| Refusal::new(StatusCode::FORBIDDEN, "signature", m))?;
+        let mut bundle = Bundle::from_files(nimbus_oci::MANIFEST_NAME, pulled.files.files)
+            .map_err(|err| Refusal::new(StatusCode::BAD_REQUEST, "bundle", err.0))?;
+        if bundle.files_size() > self.config.max_unpacked_size {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "size",
+                format!(
+                    "{reference} unpacks to {} bytes, over this node's max_unpacked_size",
+                    bundle.files_size()
+                ),
+            ));
+        }
+        bundle.settings = settings;
+        let source = format!("{}@{}", pulled.reference, pulled.digest);
+        self.install(name, bundle, signer, hostnames, Some(source))
+            .await
+    }
+
+    /// Installs a checked bundle as app `name`'s new release: unpacked,
+    /// loaded, and only then swapped in.
+    async fn install(
+        &self,
+        name: &str,
+        bundle: Bundle,
+        signer: Option<crate::signing::Signer>,
+        hostnames: Vec<String>,
+        source: Option<String>,
+    ) -> Result<AppInfo, Refusal> {
         let _admin = self.admin_lock.lock().await;
         self.check_hostname_conflicts(name, &hostnames)?;
         let digest = bundle.digest();
@@ -87,6 +167,7 @@ impl Node {
             size: bundle.files_size(),
             hostnames,
             triggers: Vec::new(),
+            source,
         };
 
         // Unpack (synced) and move into place.

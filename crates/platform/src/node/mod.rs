@@ -51,6 +51,8 @@ pub struct NodeOptions {
     pub trusted_keys: Vec<VerifyingKey>,
     /// Refuse unsigned bundles.
     pub require_signatures: bool,
+    /// How the node reaches OCI registries for `deploy --from`.
+    pub registry: nimbus_oci::RegistryOptions,
 }
 
 /// The node: every app, and what they share.
@@ -62,6 +64,7 @@ pub struct Node {
     trusted_keys: Vec<VerifyingKey>,
     trusted_key_ids: Vec<String>,
     require_signatures: bool,
+    registry: nimbus_oci::RegistryOptions,
     metrics: Arc<Metrics>,
     routes: RwLock<Routes>,
     state: Mutex<State>,
@@ -71,6 +74,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// How this node reaches registries.
+    pub(crate) fn registry_options(&self) -> nimbus_oci::RegistryOptions {
+        self.registry.clone()
+    }
+
     /// Opens the data directory and registers every deployed app, without
     /// loading any: each app's code is loaded on its first request.
     pub fn open(options: NodeOptions) -> anyhow::Result<Arc<Node>> {
@@ -97,6 +105,7 @@ impl Node {
             trusted_keys: options.trusted_keys,
             trusted_key_ids,
             require_signatures: options.require_signatures,
+            registry: options.registry,
             metrics: Arc::new(Metrics::new()),
             routes: RwLock::new(Routes::default()),
             state: Mutex::new(state.clone()),

@@ -9,7 +9,8 @@ pub struct Refusal {
     /// The HTTP status to answer with.
     pub status: StatusCode,
     /// `bundle`, `signature`, `manifest`, `quota`, `settings`, `load`,
-    /// `name`, `hostname`, `size`, `not_found`, `conflict` or `internal`.
+    /// `name`, `hostname`, `size`, `registry`, `not_found`, `conflict` or
+    /// `internal`.
     pub category: &'static str,
     /// What went wrong, for the client.
     pub message: String,
