@@ -7,7 +7,7 @@ rustup target add wasm32-wasip1 wasm32-wasip2
 
 # Debian packages the test suites use (servers the tests start on 127.0.0.1,
 # and their clients; an OCI registry and skopeo; containerd and runc for the
-# containerd shim; `postgresql` brings psql). It puts initdb and postgres in
+# containerd shim; OpenSSL's headers for the registry client's native TLS; `postgresql` brings psql). It puts initdb and postgres in
 # /usr/lib/postgresql/<version>/bin, off PATH: the tests look there.
 packages=(
   redis-server
@@ -15,6 +15,7 @@ packages=(
   mariadb-server mariadb-client
   mosquitto mosquitto-clients nats-server
   docker-registry skopeo
+  pkg-config libssl-dev
   containerd runc
 )
 missing=()

@@ -484,3 +484,94 @@ fn a_node_pulls_from_the_registry_and_checks_signatures() {
     assert_eq!(missing.status.code(), Some(1), "{out}");
     assert!(out.contains("was not found in the registry"), "{out}");
 }
+
+/// A registry that wants a login: refused without credentials, accepted with
+/// them from the environment or from a Docker config file.
+#[test]
+fn credentials_come_from_the_environment_or_the_docker_config() {
+    let registry = OciRegistry::start_with_user("ci-bot", "s3cret-pass");
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let manifest = app(root.path(), "private", "private-1");
+    let reference = format!("{}/private:v1", registry.host());
+    let push = |env: &[(&str, &str)]| {
+        let mut command = nimbus_command();
+        command
+            .env("NIMBUS_CACHE_DIR", &cache)
+            .env("DOCKER_CONFIG", root.path().join("no-docker-config"))
+            .env_remove("NIMBUS_REGISTRY_USERNAME")
+            .env_remove("NIMBUS_REGISTRY_PASSWORD")
+            .args([
+                "registry",
+                "push",
+                &reference,
+                "-f",
+                manifest.to_str().unwrap(),
+            ]);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run nimbus")
+    };
+
+    let anonymous = failed(push(&[]));
+    assert!(anonymous.contains("refused the credentials"), "{anonymous}");
+    let wrong = failed(push(&[
+        ("NIMBUS_REGISTRY_USERNAME", "ci-bot"),
+        ("NIMBUS_REGISTRY_PASSWORD", "wrong"),
+    ]));
+    assert!(wrong.contains("refused the credentials"), "{wrong}");
+    assert!(!wrong.contains("s3cret-pass"), "{wrong}");
+    let from_env = ok(push(&[
+        ("NIMBUS_REGISTRY_USERNAME", "ci-bot"),
+        ("NIMBUS_REGISTRY_PASSWORD", "s3cret-pass"),
+    ]));
+    assert!(from_env.contains("Pushed "), "{from_env}");
+
+    // ~/.docker/config.json's shape: "auths" → registry → base64(user:password).
+    let docker = root.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64_encode(b"ci-bot:s3cret-pass");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = root.path().join("pulled");
+    let pulled = nimbus_command()
+        .env("NIMBUS_CACHE_DIR", root.path().join("cache2"))
+        .env("DOCKER_CONFIG", &docker)
+        .env_remove("NIMBUS_REGISTRY_USERNAME")
+        .env_remove("NIMBUS_REGISTRY_PASSWORD")
+        .args(["registry", "pull", &reference, "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = ok(pulled);
+    assert!(text.contains("Pulled "), "{text}");
+    assert!(out.join("spin.toml").is_file());
+    assert!(!text.contains("s3cret-pass"), "{text}");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

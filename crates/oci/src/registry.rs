@@ -468,7 +468,24 @@ fn explain(err: oci_client::errors::OciDistributionError, reference: &Reference)
         {
             anyhow::anyhow!("{shown} was not found in the registry (no such repository or tag)")
         }
-        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => anyhow::anyhow!(
+        E::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::Unauthorized
+                        | oci_client::errors::OciErrorCode::Denied
+                )
+            }) =>
+        {
+            anyhow::anyhow!(
+                "the registry {registry} refused the credentials for {shown}: log in (Docker config) or set NIMBUS_REGISTRY_USERNAME and NIMBUS_REGISTRY_PASSWORD"
+            )
+        }
+        E::AuthenticationFailure(_)
+        | E::UnauthorizedError { .. }
+        | E::ServerError {
+            code: 401 | 403, ..
+        } => anyhow::anyhow!(
             "the registry {registry} refused the credentials for {shown}: log in (Docker config) or set NIMBUS_REGISTRY_USERNAME and NIMBUS_REGISTRY_PASSWORD"
         ),
         E::RequestError(inner) if inner.is_connect() || inner.is_timeout() => anyhow::anyhow!(

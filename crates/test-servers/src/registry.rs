@@ -8,24 +8,36 @@ use crate::{free_port, ServerProcess};
 
 const INSTALL: &str = "Debian/Ubuntu: `apt-get install -y docker-registry`";
 
-/// An OCI registry on 127.0.0.1 and a free port (plain HTTP, no
-/// authentication), storing blobs under a temporary directory; killed on
-/// drop.
+/// An OCI registry on 127.0.0.1 and a free port (plain HTTP; no
+/// authentication, or HTTP Basic with one user), storing blobs under a
+/// temporary directory; killed on drop.
 pub struct OciRegistry {
     port: u16,
     dir: tempfile::TempDir,
+    user: Option<(String, String)>,
     process: Option<ServerProcess>,
 }
 
 impl OciRegistry {
-    /// Starts a registry on a free port.
+    /// Starts a registry anyone may use, on a free port.
     pub fn start() -> OciRegistry {
+        OciRegistry::start_as(None)
+    }
+
+    /// Starts a registry that takes only `user` with `password` (HTTP Basic,
+    /// an htpasswd file with a bcrypt hash).
+    pub fn start_with_user(user: &str, password: &str) -> OciRegistry {
+        OciRegistry::start_as(Some((user.to_owned(), password.to_owned())))
+    }
+
+    fn start_as(user: Option<(String, String)>) -> OciRegistry {
         let mut dir = tempfile::tempdir().expect("a temporary directory");
         let mut last_error = String::new();
         for _ in 0..5 {
             let mut registry = OciRegistry {
                 port: free_port(),
                 dir,
+                user: user.clone(),
                 process: None,
             };
             match registry.spawn() {
@@ -43,7 +55,7 @@ impl OciRegistry {
         let storage = self.dir.path().join("storage");
         let config = self.dir.path().join("config.yml");
         // Deletes allowed, so that a test can remove a blob or a tag.
-        let text = format!(
+        let mut text = format!(
             "version: 0.1\n\
              log:\n  level: warn\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
@@ -51,6 +63,16 @@ impl OciRegistry {
             storage.display(),
             self.port
         );
+        if let Some((user, password)) = &self.user {
+            let hash = bcrypt::hash(password, 4).map_err(|err| format!("bcrypt: {err}"))?;
+            let htpasswd = self.dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n"))
+                .map_err(|err| format!("cannot write {htpasswd:?}: {err}"))?;
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: nimbus-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
         std::fs::write(&config, text).map_err(|err| format!("cannot write {config:?}: {err}"))?;
         let mut command = Command::new("docker-registry");
         command.arg("serve").arg(&config);
@@ -101,8 +123,12 @@ impl OciRegistry {
     /// manifest and digests as they are. Panics when skopeo fails.
     pub fn skopeo_copy(&self, source: &str, repository_tag: &str) {
         let destination = format!("docker://{}/{repository_tag}", self.host());
-        let output = Command::new("skopeo")
-            .args(["copy", "--dest-tls-verify=false", "--preserve-digests"])
+        let mut command = Command::new("skopeo");
+        command.args(["copy", "--dest-tls-verify=false", "--preserve-digests"]);
+        if let Some((user, password)) = &self.user {
+            command.arg(format!("--dest-creds={user}:{password}"));
+        }
+        let output = command
             .arg(source)
             .arg(&destination)
             .output()
