@@ -24,7 +24,9 @@ pub mod registry;
 pub mod unpack;
 
 pub use pack::{pack, PackedApp};
-pub use registry::{parse_reference, PulledApp, Pushed, Registry, RegistryOptions};
+pub use registry::{
+    parse_reference, unpack_layers, LayerContent, PulledApp, Pushed, Registry, RegistryOptions,
+};
 pub use unpack::{AppFiles, UnpackError, MANIFEST_NAME};
 
 /// The locked app's layer.

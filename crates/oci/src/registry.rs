@@ -269,35 +269,17 @@ impl Registry {
         let locked = LockedApp::from_json(&locked_bytes)
             .with_context(|| format!("{shown}: the locked app is not valid"))?;
 
-        let mut content = BTreeMap::new();
+        let mut content = Content::default();
         for layer in &manifest.layers {
             if layer.media_type == LOCKED_APP_MEDIA_TYPE {
                 continue;
             }
             let bytes = self.blob(&client, &reference, layer, &mut budget).await?;
-            if layer.media_type == ARCHIVE_MEDIA_TYPE {
-                for file in unpack_archive(&bytes, &mut budget)
-                    .with_context(|| format!("{shown}: archive layer {}", layer.digest))?
-                {
-                    content.insert(sha256_digest(&file), file);
-                }
-            } else {
-                if layer.media_type != WASM_MEDIA_TYPE
-                    && layer.media_type != WASM_MEDIA_TYPE_WKG
-                    && !layer
-                        .media_type
-                        .starts_with("application/vnd.wasm.content.layer")
-                {
-                    tracing::debug!(
-                        "{shown}: layer {} has media type {}",
-                        layer.digest,
-                        layer.media_type
-                    );
-                }
-                content.insert(layer.digest.clone(), bytes);
-            }
+            content
+                .add(&layer.media_type, &layer.digest, bytes, &mut budget)
+                .with_context(|| format!("{shown}: layer {}", layer.digest))?;
         }
-        let files = unpack(&locked, &content).with_context(|| shown.clone())?;
+        let files = unpack(&locked, &content.by_digest).with_context(|| shown.clone())?;
         Ok(PulledApp {
             reference: shown,
             digest,
@@ -388,6 +370,88 @@ fn write_cached(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, bytes)?;
     std::fs::rename(partial, path)
+}
+
+/// The content of an artifact's layers by digest: each layer, and each
+/// file of an archive layer.
+#[derive(Default)]
+struct Content {
+    by_digest: BTreeMap<String, Vec<u8>>,
+}
+
+impl Content {
+    fn add(
+        &mut self,
+        media_type: &str,
+        digest: &str,
+        bytes: Vec<u8>,
+        budget: &mut u64,
+    ) -> anyhow::Result<()> {
+        if media_type == ARCHIVE_MEDIA_TYPE {
+            for file in unpack_archive(&bytes, budget).context("an archive layer")? {
+                self.by_digest.insert(sha256_digest(&file), file);
+            }
+        } else {
+            if media_type != WASM_MEDIA_TYPE
+                && media_type != WASM_MEDIA_TYPE_WKG
+                && !media_type.starts_with("application/vnd.wasm.content.layer")
+            {
+                tracing::debug!("layer {digest} has media type {media_type}");
+            }
+            self.by_digest.insert(digest.to_owned(), bytes);
+        }
+        Ok(())
+    }
+}
+
+/// One layer an artifact's consumer already has in hand (e.g. the layers
+/// containerd gives a shim): media type, digest and bytes.
+#[derive(Debug, Clone)]
+pub struct LayerContent {
+    /// Its media type.
+    pub media_type: String,
+    /// `sha256:HEX`.
+    pub digest: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// Unpacks an app from layers already fetched (and the image config, for
+/// older artifacts that carry the locked app there): every layer is checked
+/// against its digest, then the locked app is unpacked as a pull does.
+pub fn unpack_layers(
+    layers: Vec<LayerContent>,
+    config: Option<&LayerContent>,
+) -> anyhow::Result<AppFiles> {
+    let mut budget = DEFAULT_MAX_APP_SIZE;
+    let mut locked = None;
+    let mut content = Content::default();
+    for layer in layers.iter().chain(config) {
+        let actual = sha256_digest(&layer.data);
+        if actual != layer.digest {
+            bail!("layer {} is corrupt: its digest is {actual}", layer.digest);
+        }
+    }
+    if let Some(config) = config.filter(|c| c.media_type == LOCKED_APP_MEDIA_TYPE) {
+        locked = Some(config.data.clone());
+    }
+    for layer in layers {
+        let size = layer.data.len() as u64;
+        if size > budget {
+            bail!("the app is over the limit on an app's size ({DEFAULT_MAX_APP_SIZE} bytes)");
+        }
+        budget -= size;
+        if layer.media_type == LOCKED_APP_MEDIA_TYPE {
+            locked = Some(layer.data);
+            continue;
+        }
+        content.add(&layer.media_type, &layer.digest, layer.data, &mut budget)?;
+    }
+    let locked = locked.with_context(|| {
+        format!("the image has no {LOCKED_APP_MEDIA_TYPE} layer: it is not an app in Spin's format")
+    })?;
+    let locked = LockedApp::from_json(&locked).context("the locked app is not valid")?;
+    Ok(unpack(&locked, &content.by_digest)?)
 }
 
 /// The image config: an OCI config for architecture `wasm`, OS `wasip1`,
