@@ -468,6 +468,8 @@ fn a_node_pulls_from_the_registry_and_checks_signatures() {
         info.contains(&format!("{signed}@sha256:")),
         "the release records where it came from: {info}"
     );
+    let shown = text(&node.cli(&["apps", "info", "signed"]));
+    assert!(shown.contains(&format!("from {signed}@sha256:")), "{shown}");
 
     let refused = node.cli(&["deploy", "--from", &unsigned, "--name", "unsigned"]);
     let out = text(&refused);

@@ -127,6 +127,9 @@ fn print_release(label: &str, release: &serde_json::Value) {
             .map(|k| format!(", signed by {k}"))
             .unwrap_or_default()
     );
+    if let Some(source) = release["source"].as_str() {
+        println!("{:<10} from {source}", "");
+    }
 }
 
 fn print_info(app: &serde_json::Value) {
