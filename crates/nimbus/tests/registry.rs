@@ -53,6 +53,30 @@ fn nimbus(args: &[&str], cache: &Path) -> Output {
         .expect("run nimbus")
 }
 
+/// `nimbus registry push REFERENCE -f MANIFEST EXTRA…`.
+fn push(reference: &str, manifest: &Path, cache: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "registry",
+        "push",
+        reference,
+        "-f",
+        manifest.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    nimbus(&args, cache)
+}
+
+/// `nimbus up --from REFERENCE` in `dir`, not started yet.
+fn up_from(reference: &str, cache: &Path, dir: &Path) -> std::process::Command {
+    let mut command = nimbus_command();
+    command
+        .env("NIMBUS_CACHE_DIR", cache)
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .args(["up", "--from", reference, "--listen", "127.0.0.1:0"]);
+    command
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -90,16 +114,7 @@ fn push_pull_and_up_from_a_registry() {
     let manifest = app(root.path(), "hello", "v1");
     let reference = format!("{}/hello:v1", registry.host());
 
-    let pushed = ok(nimbus(
-        &[
-            "registry",
-            "push",
-            &reference,
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-        &cache,
-    ));
+    let pushed = ok(push(&reference, &manifest, &cache, &[]));
     assert!(
         pushed.contains(&format!("Pushed {reference}@sha256:")),
         "{pushed}"
@@ -110,16 +125,7 @@ fn push_pull_and_up_from_a_registry() {
         "{pushed}"
     );
     // Content-addressed: a second push uploads nothing new.
-    let again = ok(nimbus(
-        &[
-            "registry",
-            "push",
-            &reference,
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-        &cache,
-    ));
+    let again = ok(push(&reference, &manifest, &cache, &[]));
     assert!(
         again.contains("0 layers uploaded, 3 already in the registry"),
         "{again}"
@@ -167,13 +173,7 @@ fn push_pull_and_up_from_a_registry() {
     drop(server);
 
     // Straight from the registry.
-    let mut command = nimbus_command();
-    command
-        .env("NIMBUS_CACHE_DIR", &cache)
-        .env("RUST_LOG", "info")
-        .current_dir(root.path())
-        .args(["up", "--from", &reference, "--listen", "127.0.0.1:0"]);
-    let server = Server::spawn(command);
+    let server = Server::spawn(up_from(&reference, &cache, root.path()));
     assert_eq!(server.get("/?do=file&path=/small.txt").text(), "small v1\n");
     assert!(
         server
@@ -191,16 +191,7 @@ fn registry_failures_are_explained() {
     let cache = root.path().join("cache");
     let manifest = app(root.path(), "broken", "corrupt-me");
     let reference = format!("{}/broken:v1", registry.host());
-    ok(nimbus(
-        &[
-            "registry",
-            "push",
-            &reference,
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-        &cache,
-    ));
+    ok(push(&reference, &manifest, &cache, &[]));
 
     // A tag that is not there.
     let missing = failed(nimbus(
@@ -237,28 +228,12 @@ fn registry_failures_are_explained() {
         "{corrupt}"
     );
     assert!(!out.exists(), "a refused pull wrote {}", out.display());
-    let (status, up_output) = common::up_refused({
-        let mut command = nimbus_command();
-        command
-            .env("NIMBUS_CACHE_DIR", &cache)
-            .current_dir(root.path())
-            .args(["up", "--from", &reference, "--listen", "127.0.0.1:0"]);
-        command
-    });
+    let (status, up_output) = common::up_refused(up_from(&reference, &cache, root.path()));
     assert_eq!(status.code(), Some(1), "{up_output}");
 
     // The registry is down.
     registry.stop();
-    let down = failed(nimbus(
-        &[
-            "registry",
-            "push",
-            &reference,
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-        &cache,
-    ));
+    let down = failed(push(&reference, &manifest, &cache, &[]));
     assert!(down.contains("cannot reach the registry"), "{down}");
     let down = failed(nimbus(&["registry", "pull", &reference], &cache));
     assert!(down.contains("cannot reach the registry"), "{down}");
@@ -361,13 +336,7 @@ fn an_artifact_made_by_another_tool_runs() {
     registry.skopeo_copy(&format!("oci:{}:v1", layout.display()), "spin-made:v1");
 
     let reference = format!("{}/spin-made:v1", registry.host());
-    let mut command = nimbus_command();
-    command
-        .env("NIMBUS_CACHE_DIR", &cache)
-        .env("RUST_LOG", "info")
-        .current_dir(root.path())
-        .args(["up", "--from", &reference, "--listen", "127.0.0.1:0"]);
-    let server = Server::spawn(command);
+    let server = Server::spawn(up_from(&reference, &cache, root.path()));
     assert_eq!(
         server.get("/").text().lines().next(),
         Some("component=made-by-skopeo")
@@ -395,31 +364,16 @@ fn a_node_pulls_from_the_registry_and_checks_signatures() {
 
     let signed_app = app(root.path(), "signed", "signed-1");
     let signed = format!("{}/team/signed:v1", registry.host());
-    let pushed = ok(nimbus(
-        &[
-            "registry",
-            "push",
-            &signed,
-            "-f",
-            signed_app.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
+    let pushed = ok(push(
+        &signed,
+        &signed_app,
         &cache,
+        &["--key", key.to_str().unwrap()],
     ));
     assert!(pushed.contains("signed by "), "{pushed}");
     let unsigned_app = app(root.path(), "unsigned", "unsigned-1");
     let unsigned = format!("{}/team/unsigned:v1", registry.host());
-    ok(nimbus(
-        &[
-            "registry",
-            "push",
-            &unsigned,
-            "-f",
-            unsigned_app.to_str().unwrap(),
-        ],
-        &cache,
-    ));
+    ok(push(&unsigned, &unsigned_app, &cache, &[]));
 
     // On pull, a trusted key makes a signature by it required.
     let wrong = failed(nimbus(
@@ -496,7 +450,7 @@ fn credentials_come_from_the_environment_or_the_docker_config() {
     let cache = root.path().join("cache");
     let manifest = app(root.path(), "private", "private-1");
     let reference = format!("{}/private:v1", registry.host());
-    let push = |env: &[(&str, &str)]| {
+    let push_as = |env: &[(&str, &str)]| {
         let mut command = nimbus_command();
         command
             .env("NIMBUS_CACHE_DIR", &cache)
@@ -516,15 +470,15 @@ fn credentials_come_from_the_environment_or_the_docker_config() {
         command.output().expect("run nimbus")
     };
 
-    let anonymous = failed(push(&[]));
+    let anonymous = failed(push_as(&[]));
     assert!(anonymous.contains("refused the credentials"), "{anonymous}");
-    let wrong = failed(push(&[
+    let wrong = failed(push_as(&[
         ("NIMBUS_REGISTRY_USERNAME", "ci-bot"),
         ("NIMBUS_REGISTRY_PASSWORD", "wrong"),
     ]));
     assert!(wrong.contains("refused the credentials"), "{wrong}");
     assert!(!wrong.contains("s3cret-pass"), "{wrong}");
-    let from_env = ok(push(&[
+    let from_env = ok(push_as(&[
         ("NIMBUS_REGISTRY_USERNAME", "ci-bot"),
         ("NIMBUS_REGISTRY_PASSWORD", "s3cret-pass"),
     ]));
