@@ -16,6 +16,9 @@ packages=(
   mosquitto mosquitto-clients nats-server
   docker-registry skopeo
   containerd runc
+  # Build dependencies of containerd-shim-nimbus (runwasi's containerd-shim-wasm:
+  # protoc for containerd's API, libseccomp for youki's libcontainer).
+  protobuf-compiler libseccomp-dev pkg-config
 )
 missing=()
 for pkg in "${packages[@]}"; do
