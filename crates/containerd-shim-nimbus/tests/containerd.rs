@@ -17,7 +17,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use nimbus_test_guests::{guest, Target};
+use nimbus_test_guests::{guest, package_guest, Target};
 use nimbus_test_servers::{free_port, OciRegistry};
 use support::{http_get, http_get_when_up, skip_reason, Containerd, Image};
 
@@ -189,6 +189,78 @@ environment = { NAME = "probe" }
     let status = task.wait(Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", task.stderr());
     assert_eq!(cwasm_files(cache.path()), cached, "no recompilation");
+}
+
+#[test]
+fn runs_an_event_app_image_with_variables_from_the_container() {
+    if skip() {
+        return;
+    }
+    // spin-trigger-cron's shape; prints `cron-tick start|end <timestamp>`.
+    let tick = std::fs::read(package_guest("guests-spin", "cron-tick", Target::P2))
+        .expect("the cron-tick guest");
+    let manifest = r#"spin_manifest_version = 2
+[application]
+name = "ticker"
+[variables]
+mode = { required = true }
+[[trigger.cron]]
+component = "tick"
+cron_expression = "* * * * * *"
+[component.tick]
+source = "tick.wasm"
+[component.tick.variables]
+mode = "{{ mode }}"
+"#;
+    let image = Image {
+        files: vec![
+            ("spin.toml".to_owned(), manifest.as_bytes().to_vec()),
+            ("tick.wasm".to_owned(), tick),
+        ],
+        cmd: vec!["/".to_owned()],
+        env: Vec::new(),
+    };
+    let registry = OciRegistry::start();
+    let containerd = Containerd::start(shim(), &[("NIMBUS_SHIM_CACHE_DIR", "")]);
+    let reference = publish(&registry, &containerd, &image, "nimbus-test/ticker:v1");
+
+    // The required variable comes from the container's environment.
+    let mut task = containerd.run(
+        &reference,
+        "ticker",
+        &["--env", "SPIN_VARIABLE_MODE=ok"],
+        &[],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !task.stdout().contains("cron-tick end ") {
+        assert!(
+            std::time::Instant::now() < deadline && task.is_running(),
+            "no tick within 60s\n--- stdout:\n{}\n--- stderr:\n{}",
+            task.stdout(),
+            task.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    containerd.kill("ticker", "SIGTERM");
+    let status = task.wait(Duration::from_secs(30));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", task.stderr());
+    let stdout = task.stdout();
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("cron trigger: ")),
+        "{stdout}"
+    );
+
+    // Without it, the app does not start, and says why on stderr.
+    let mut task = containerd.run(&reference, "ticker-novar", &[], &[]);
+    let status = task.wait(Duration::from_secs(60)).expect("the task ends");
+    assert_eq!(status.code(), Some(1), "{}", task.stderr());
+    assert!(
+        task.stderr().contains("SPIN_VARIABLE_MODE"),
+        "{}",
+        task.stderr()
+    );
 }
 
 #[test]
