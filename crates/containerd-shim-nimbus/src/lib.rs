@@ -100,6 +100,31 @@ impl Sandbox for NimbusSandbox {
     }
 }
 
+/// Whether the shim keeps `name` from containerd's environment.
+///
+/// A Wasm container's process is a fork of the shim, never `exec`ed: its
+/// `/proc/self/environ`, which a guest granted the container's `/` can
+/// read, is the environment the shim daemon started with, which containerd
+/// passes on whole (proxy settings, tokens, …). So `main` drops everything
+/// else in `start` (which spawns the daemon with its own environment): what
+/// containerd's shim protocol sets, logging and tracing settings, `PATH`
+/// and the shim's own settings stay.
+pub fn shim_env_allowed(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "PATH",
+        "NAMESPACE",
+        "TTRPC_ADDRESS",
+        "GRPC_ADDRESS",
+        "MAX_SHIM_VERSION",
+        "SCHED_CORE",
+        "TRACECONTEXT",
+        "SHIM_DEBUGGER",
+        "TMPDIR",
+    ];
+    const PREFIXES: &[&str] = &["NIMBUS_SHIM_", "RUST_", "OTEL_", "XDG_RUNTIME_DIR", "DBUS_"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
 /// The container's environment (`KEY=VALUE` entries of the OCI spec) as
 /// pairs; entries without `=` are skipped.
 pub fn env_pairs(ctx: &impl RuntimeContext) -> Vec<(String, String)> {
@@ -146,4 +171,28 @@ fn init_logging(ctx: &impl RuntimeContext) {
         .with_target(false)
         .with_ansi(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shim_environment_allow_list() {
+        for kept in [
+            "PATH",
+            "TTRPC_ADDRESS",
+            "NIMBUS_SHIM_CACHE_DIR",
+            "RUST_LOG",
+            "OTEL_SDK_DISABLED",
+        ] {
+            assert!(super::shim_env_allowed(kept), "{kept}");
+        }
+        for dropped in [
+            "HTTPS_PROXY",
+            "AWS_SECRET_ACCESS_KEY",
+            "HOME",
+            "NIMBUS_VARIABLE_X",
+        ] {
+            assert!(!super::shim_env_allowed(dropped), "{dropped}");
+        }
+    }
 }

@@ -279,13 +279,24 @@ fn runs_a_wasm_program_image_with_its_exit_status() {
                 read("exit-code", Target::P1),
             ),
             ("trap.wasm".to_owned(), read("trap", Target::P1)),
+            ("escape.wasm".to_owned(), read("escape", Target::P1)),
             ("notes.txt".to_owned(), b"not wasm\n".to_vec()),
         ],
         cmd: vec!["/hello-env.wasm".to_owned()],
         env: vec!["PATH=/bin".to_owned(), "NAME=image".to_owned()],
     };
     let registry = OciRegistry::start();
-    let containerd = Containerd::start(shim(), &[("NIMBUS_SHIM_CACHE_DIR", "")]);
+    let cache = tempfile::tempdir().expect("a temporary directory");
+    let planted = "the node's compile cache, not for guests";
+    std::fs::write(cache.path().join("planted.txt"), planted).expect("plant a file");
+    let cache_dir = cache.path().to_string_lossy().into_owned();
+    let containerd = Containerd::start(
+        shim(),
+        &[
+            ("NIMBUS_SHIM_CACHE_DIR", &cache_dir),
+            ("NODE_SECRET_FOR_THE_TEST", "s3cret-of-the-node"),
+        ],
+    );
     let reference = publish(&registry, &containerd, &image, "nimbus-test/programs:v1");
     let timeout = Duration::from_secs(120);
 
@@ -313,6 +324,31 @@ fn runs_a_wasm_program_image_with_its_exit_status() {
     let status = task.wait(timeout).expect("trap ends");
     assert_eq!(status.code(), Some(134), "{}", task.stderr());
     assert!(task.stderr().contains("trapped"), "{}", task.stderr());
+
+    // The guest sees the container's rootfs (its /proc too), not the node's
+    // cache that the shim's code reaches through an inherited descriptor
+    // (/proc/self/fd/N): every try is blocked.
+    let tries: Vec<String> = (3..40)
+        .map(|fd| format!("/proc/self/fd/{fd}/planted.txt"))
+        .collect();
+    let mut args = vec!["/escape.wasm"];
+    args.extend(tries.iter().map(String::as_str));
+    let mut task = containerd.run(&reference, "escape", &[], &args);
+    let status = task.wait(timeout).expect("escape ends");
+    assert_eq!(status.code(), Some(0), "{}", task.stderr());
+    let stdout = task.stdout();
+    assert!(!stdout.contains(planted), "{stdout}");
+    // The process's /proc/self/environ is the shim's start-up environment:
+    // containerd's own variables were dropped from it.
+    assert!(!stdout.contains("s3cret-of-the-node"), "{stdout}");
+    for tried in &tries {
+        assert!(
+            stdout.contains(&format!("BLOCKED arg {tried}")),
+            "{tried}:\n{stdout}"
+        );
+    }
+    // The programs' compiled code is in the cache all the same.
+    assert!(cwasm_files(cache.path()) >= 4, "{:?}", walk(cache.path()));
 
     // Not WebAssembly: the container is not started.
     let mut task = containerd.run(&reference, "notwasm", &[], &["/notes.txt"]);
