@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use nimbus_test_guests::{guest, package_guest, Target};
 use nimbus_test_servers::{free_port, OciRegistry};
-use support::{http_get, http_get_when_up, skip_reason, Containerd, Image};
+use support::{
+    http_get, http_get_when_up, image_config, skip_reason, wasm_layers_unsupported,
+    write_wasm_layout, Containerd, Image,
+};
 
 fn shim() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_containerd-shim-nimbus-v1"))
@@ -354,4 +357,60 @@ fn runs_a_wasm_program_image_with_its_exit_status() {
     let mut task = containerd.run(&reference, "notwasm", &[], &["/notes.txt"]);
     let status = task.wait(timeout).expect("ctr run ends");
     assert!(!status.success(), "{}", task.stderr());
+}
+
+/// Images whose layers are Wasm: containerd 1.7.7+ pulls them (1.6 cannot;
+/// skipped there with the reason). One raw Wasm layer runs as a program;
+/// Spin's OCI artifact format is refused with its reason until its
+/// conversion is wired in (`oci_layers::materialize_spin_app`).
+#[test]
+fn runs_wasm_layer_images_where_containerd_pulls_them() {
+    if skip() {
+        return;
+    }
+    if let Some(reason) = wasm_layers_unsupported() {
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let exit_code = std::fs::read(guest("exit-code", Target::P1)).expect("the exit-code guest");
+    let registry = OciRegistry::start();
+    let containerd = Containerd::start(shim(), &[("NIMBUS_SHIM_CACHE_DIR", "")]);
+    let push = |name: &str, config_type: &str, config: Vec<u8>, layers: &[(&str, Vec<u8>)]| {
+        let layout = tempfile::tempdir().expect("a temporary directory");
+        write_wasm_layout(layout.path(), config_type, &config, layers);
+        registry.skopeo_copy(&format!("oci:{}:latest", layout.path().display()), name);
+        let reference = format!("{}/{name}", registry.host());
+        containerd.pull(&reference);
+        reference
+    };
+    let timeout = Duration::from_secs(120);
+
+    let raw = push(
+        "nimbus-test/raw-wasm:v1",
+        "application/vnd.oci.image.config.v1+json",
+        image_config(&["exit-code.wasm", "7"]),
+        &[("application/wasm", exit_code)],
+    );
+    let mut task = containerd.run(&raw, "raw", &[], &[]);
+    let status = task.wait(timeout).expect("the raw Wasm image ends");
+    assert_eq!(status.code(), Some(7), "{}", task.stderr());
+    assert_eq!(task.stdout(), "exiting with 7\n");
+
+    let spin = push(
+        "nimbus-test/spin-oci:v1",
+        "application/vnd.fermyon.spin.application.v1+config",
+        br#"{"spin_lock_version":1,"components":[],"triggers":[]}"#.to_vec(),
+        &[(
+            "application/vnd.wasm.content.layer.v1+wasm",
+            b"\0asm\x01\0\0\0".to_vec(),
+        )],
+    );
+    let mut task = containerd.run(&spin, "spin-oci", &[], &["/"]);
+    let status = task.wait(timeout).expect("the Spin OCI image ends");
+    assert_eq!(status.code(), Some(1), "{}", task.stderr());
+    assert!(
+        task.stderr().contains("Spin's OCI artifact format"),
+        "{}",
+        task.stderr()
+    );
 }

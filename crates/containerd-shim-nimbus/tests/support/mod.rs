@@ -491,6 +491,82 @@ impl Image {
     }
 }
 
+/// Writes an image whose layers are not a rootfs (Wasm layers) as an OCI
+/// layout in `dir` (tag `latest`): `layers` as (media type, bytes), the
+/// config blob with its media type.
+pub fn write_wasm_layout(
+    dir: &Path,
+    config_media_type: &str,
+    config: &[u8],
+    layers: &[(&str, Vec<u8>)],
+) {
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).expect("blobs directory");
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = sha256(bytes);
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes)
+            .expect("write blob");
+        (digest, bytes.len())
+    };
+    let (config_digest, config_size) = put(config);
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(media_type, bytes)| {
+            let (digest, size) = put(bytes);
+            serde_json::json!({ "mediaType": media_type, "digest": digest, "size": size })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": config_media_type, "digest": config_digest, "size": config_size },
+        "layers": layers,
+    });
+    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": { "org.opencontainers.image.ref.name": "latest" },
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).expect("index.json");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+}
+
+/// The platform of this machine in an image config.
+pub fn image_config(cmd: &[&str]) -> Vec<u8> {
+    serde_json::json!({
+        "architecture": oci_arch(),
+        "os": "linux",
+        "config": { "Cmd": cmd },
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Why the installed containerd cannot pull images whose layers are raw
+/// Wasm (before 1.7.7), if it cannot.
+pub fn wasm_layers_unsupported() -> Option<String> {
+    let output = Command::new("containerd").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    // "containerd github.com/containerd/containerd 1.6.20~ds1 …"
+    let version = text.split_whitespace().nth(2).unwrap_or("");
+    let numbers: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|part| part.parse().unwrap_or(0))
+        .collect();
+    let at_least = numbers.as_slice() >= [1, 7, 7].as_slice();
+    (!at_least).then(|| {
+        format!("containerd {version} cannot pull images whose layers are raw Wasm (1.7.7 and later can)")
+    })
+}
+
 /// Polls `127.0.0.1:port` with `GET path` until it answers (at most
 /// `timeout`); the raw response.
 pub fn http_get_when_up(port: u16, path: &str, timeout: Duration) -> Option<String> {
