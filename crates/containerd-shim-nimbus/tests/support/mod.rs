@@ -77,9 +77,11 @@ pub struct Containerd {
     process: ChildGuard,
     /// Containers this test ran (killed and deleted on drop).
     containers: std::sync::Mutex<Vec<String>>,
+    /// The containerd namespace: one per instance, as the shim keeps its
+    /// containers' state under /run/containerd/nimbus/NAMESPACE, shared by
+    /// every containerd on the machine.
+    namespace: String,
 }
-
-pub const NAMESPACE: &str = "nimbus-test";
 
 impl Containerd {
     /// Starts containerd with the directory of `shim` first on its PATH and
@@ -135,6 +137,7 @@ impl Containerd {
                 what: "containerd".to_owned(),
             },
             containers: Default::default(),
+            namespace: unique_namespace(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -174,7 +177,7 @@ impl Containerd {
             .arg("--address")
             .arg(self.socket())
             .arg("--namespace")
-            .arg(NAMESPACE)
+            .arg(&self.namespace)
             .args(args)
             .stdin(Stdio::null());
         command
@@ -317,7 +320,17 @@ impl Drop for Containerd {
         }
         // Mounts left under the directory would make its removal fail.
         unmount_under(self.dir.path());
+        // The shim's state of this namespace's containers (gone with them;
+        // the directory stays).
+        let _ = std::fs::remove_dir_all(Path::new("/run/containerd/nimbus").join(&self.namespace));
     }
+}
+
+/// `nimbus-test-PID-N`: unique on this machine while the process lives.
+fn unique_namespace() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("nimbus-test-{}-{n}", std::process::id())
 }
 
 /// Pids of the processes whose command line contains `needle`.
