@@ -17,6 +17,9 @@ packages=(
   docker-registry skopeo
   pkg-config libssl-dev
   containerd runc
+  # Build dependencies of containerd-shim-nimbus (runwasi's containerd-shim-wasm:
+  # protoc for containerd's API, libseccomp for youki's libcontainer).
+  protobuf-compiler libseccomp-dev pkg-config
 )
 missing=()
 for pkg in "${packages[@]}"; do

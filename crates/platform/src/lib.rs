@@ -13,12 +13,15 @@
 //! - [`metrics`]: Prometheus metrics, fed by each app's request observer.
 //! - [`server`]: the public and admin listeners; [`client`]: the admin API
 //!   client of the CLI.
+//! - [`serve`]: one app with all its triggers in this process (`nimbus up`,
+//!   the containerd shim).
 
 pub mod bundle;
 pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod serve;
 pub mod server;
 pub mod settings;
 pub mod signing;

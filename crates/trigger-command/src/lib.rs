@@ -39,6 +39,36 @@ pub enum Outcome {
     FuelExhausted(u64),
 }
 
+/// Exit statuses for the ways a command ends other than its own `exit`, as
+/// `nimbus run` and the containerd shim report them (the same as `wasmtime
+/// run` where it has one).
+pub mod exit {
+    /// The program could not be loaded or started.
+    pub const FAILURE: i32 = 1;
+    /// The wall-clock limit was reached.
+    pub const TIMEOUT: i32 = 124;
+    /// The guest needed more memory than its limit allows.
+    pub const MEMORY_LIMIT: i32 = 125;
+    /// The guest used up its fuel.
+    pub const FUEL: i32 = 126;
+    /// The guest trapped (128 + SIGABRT).
+    pub const TRAP: i32 = 134;
+}
+
+impl Outcome {
+    /// The process exit status for this outcome: the guest's own, or one of
+    /// [`exit`]'s.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Exited(code) => *code,
+            Outcome::Trapped { .. } => exit::TRAP,
+            Outcome::TimedOut(_) => exit::TIMEOUT,
+            Outcome::MemoryExhausted { .. } => exit::MEMORY_LIMIT,
+            Outcome::FuelExhausted(_) => exit::FUEL,
+        }
+    }
+}
+
 /// Runs `compiled` as a command in the instance `instance` describes (its
 /// WASI grants added by the caller) under `limits`.
 ///

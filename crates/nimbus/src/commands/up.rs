@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use nimbus_app::{AppHost, AppOptions};
+use nimbus_app::AppOptions;
 use nimbus_manifest::{Manifest, ManifestError};
-use nimbus_runtime::{EngineConfig, EpochTicker, Loader, PoolSize};
-use nimbus_trigger_http::HttpTrigger;
+use nimbus_platform::serve;
+use nimbus_runtime::EpochTicker;
 
 use crate::commands::build::{self, manifest_path, report_manifest_error};
 use crate::commands::registry::{self, RegistryClientArgs, TrustArgs};
@@ -134,12 +133,6 @@ fn up(mut args: UpArgs) -> anyhow::Result<()> {
             component.environment.insert(key.clone(), value.clone());
         }
     }
-    let engine = EngineConfig {
-        pool: Some(PoolSize::SERVER),
-        consume_fuel: false,
-    }
-    .build()?;
-    let host = AppHost::new(Arc::new(Loader::new(engine, args.cache.cache())))?;
     let runtime_config = match &args.runtime_config_file {
         Some(path) => Some(nimbus_runtime_config::RuntimeConfig::from_file(path)?),
         None => None,
@@ -152,7 +145,7 @@ fn up(mut args: UpArgs) -> anyhow::Result<()> {
         variables: args.variables.clone(),
         ..Default::default()
     };
-    let app = Arc::new(host.load_with(manifest, options)?);
+    let (host, app) = serve::load_app(manifest, args.cache.cache(), options)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -162,40 +155,16 @@ fn up(mut args: UpArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Every trigger the manifest has, in this one process (the list of
         // types: nimbus_platform::triggers).
-        let mut triggers: Vec<Box<dyn nimbus_trigger::Trigger>> = Vec::new();
-        let has_http = app
-            .manifest()
-            .trigger_sections(nimbus_trigger_http::TRIGGER_TYPE)
-            .next()
-            .is_some();
-        if has_http {
-            let trigger = Arc::new(HttpTrigger::new(app.clone())?);
-            let bound = trigger.clone().bind(args.listen, workers(args.workers))?;
-            let local = bound.local_addr();
-            println!("Serving http://{local}");
-            println!("Available Routes:");
-            for (route, component) in trigger.routes() {
-                println!("  {component}: http://{local}{route}");
-            }
+        let bound = serve::bind(&app, args.listen, workers(args.workers))?;
+        for line in bound.summary() {
+            println!("{line}");
+        }
+        if let Some(local) = bound.http_addr() {
             tracing::info!(app = app.manifest().name(), "serving on http://{local}");
-            triggers.push(Box::new(bound));
-        }
-        for trigger in nimbus_platform::triggers::event_triggers(&app, None)? {
-            let kind = trigger.trigger_type();
-            for line in trigger.summary() {
-                println!("{kind} trigger: {line}");
-            }
-            triggers.push(trigger);
-        }
-        if triggers.is_empty() {
-            anyhow::bail!(
-                "{} has no triggers: add a [[trigger.http]] (or redis, cron, nats) section naming a component",
-                app.manifest().path().display()
-            );
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        nimbus_trigger::run_all(triggers, shutdown_signal()).await
+        bound.run(serve::shutdown_signal()).await
     })
 }
 
@@ -229,30 +198,4 @@ pub fn workers(flag: Option<u16>) -> usize {
     flag.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     })
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
 }
