@@ -4,9 +4,8 @@
 //!
 //! - Spin's OCI artifact format (`spin registry push`): an app's locked
 //!   manifest as the image config, a layer per component and per static
-//!   file. Turned into a manifest plus files by [`materialize_spin_app`] —
-//!   **the hook where the Spin OCI format conversion plugs in** (not wired
-//!   yet: it lives in the OCI registry crate), then served like an app
+//!   file. Turned into a manifest plus files by [`materialize_spin_app`]
+//!   (`nimbus_oci`, as `nimbus registry pull` does), then served like an app
 //!   image.
 //! - One raw Wasm layer (`wkg oci push`, runwasi's images): run like a plain
 //!   image's `.wasm` entrypoint.
@@ -16,16 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, WasmLayer};
 
-/// Spin's app config (the locked app, as the image's config blob).
-pub const SPIN_APPLICATION_MEDIA_TYPE: &str = "application/vnd.fermyon.spin.application.v1+config";
-/// A Wasm layer of Spin's format (a component).
-pub const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
-/// A static file of Spin's format.
-pub const DATA_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+data";
-/// A directory of static files of Spin's format (gzipped tar).
-pub const ARCHIVE_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
-/// A Wasm binary pushed by `wkg`.
-pub const WKG_WASM_MEDIA_TYPE: &str = "application/wasm";
+use nimbus_oci::{
+    ARCHIVE_MEDIA_TYPE as ARCHIVE_LAYER_MEDIA_TYPE, DATA_MEDIA_TYPE as DATA_LAYER_MEDIA_TYPE,
+    LOCKED_APP_MEDIA_TYPE as SPIN_APPLICATION_MEDIA_TYPE, WASM_MEDIA_TYPE as WASM_LAYER_MEDIA_TYPE,
+    WASM_MEDIA_TYPE_WKG as WKG_WASM_MEDIA_TYPE,
+};
 /// runwasi's Wasm layer (a module or component).
 pub const RUNWASI_WASM_MEDIA_TYPE: &str =
     "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
@@ -85,18 +79,24 @@ fn write_layer(layer: &WasmLayer, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// **Hook: Spin's OCI artifact format.** Writes the app of `layers` (the
-/// locked app config, component and static-file layers, in the image's
-/// order) under `dir` as a manifest Nimbus reads plus the files it names,
-/// and returns the manifest's path; [`run`] then serves it exactly like a
+/// Spin's OCI artifact format: writes the app of `layers` (the locked
+/// app, component and static-file layers, in the image's order) under
+/// `dir` as a manifest Nimbus reads plus the files it names (as `nimbus
+/// registry pull` does, every layer checked against its digest), and
+/// returns the manifest's path; [`run`] then serves it exactly like a
 /// tar-rootfs app image.
-///
-/// Not wired yet: the conversion from Spin's locked app belongs with the OCI
-/// registry support (`nimbus registry pull` reads the same format).
 pub fn materialize_spin_app(layers: &[WasmLayer], dir: &Path) -> anyhow::Result<PathBuf> {
-    let _ = (layers, dir);
-    anyhow::bail!(
-        "this image is in Spin's OCI artifact format (Wasm layers), which this shim does not run yet; \
-         build the app as an image whose rootfs holds spin.toml and its files (see docs/kubernetes.md)"
-    )
+    let contents = layers
+        .iter()
+        .map(|layer| nimbus_oci::LayerContent {
+            media_type: media_type(layer),
+            digest: layer.config.digest().to_string(),
+            data: layer.layer.clone(),
+        })
+        .collect();
+    let app = nimbus_oci::unpack_layers(contents, None)
+        .context("the image is in Spin's OCI artifact format, but its app cannot be unpacked")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    app.write_to(dir)?;
+    Ok(dir.join(nimbus_oci::MANIFEST_NAME))
 }

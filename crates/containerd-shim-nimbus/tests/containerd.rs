@@ -6,8 +6,9 @@
 //! The image format tested is the tar-rootfs one (a normal image whose
 //! layer holds spin.toml and the .wasm files, or a program's .wasm): every
 //! containerd pulls it. Images whose layers are raw Wasm (Spin's OCI
-//! artifact format) need containerd 1.7.7 or later to pull, and the shim
-//! does not run them yet (src/oci_layers.rs), so they are not tested.
+//! artifact format) need containerd 1.7.7 or later to pull: their test
+//! skips on older ones, saying so. (How the shim turns such layers into an
+//! app, `nimbus_oci::unpack_layers`, is tested in `crates/oci`.)
 //!
 //! Needs root (namespaces, mounts, cgroups); skips with the reason
 //! otherwise.
@@ -361,8 +362,7 @@ fn runs_a_wasm_program_image_with_its_exit_status() {
 
 /// Images whose layers are Wasm: containerd 1.7.7+ pulls them (1.6 cannot;
 /// skipped there with the reason). One raw Wasm layer runs as a program;
-/// Spin's OCI artifact format is refused with its reason until its
-/// conversion is wired in (`oci_layers::materialize_spin_app`).
+/// an app in Spin's OCI artifact format is served from its layers.
 #[test]
 fn runs_wasm_layer_images_where_containerd_pulls_them() {
     if skip() {
@@ -396,21 +396,54 @@ fn runs_wasm_layer_images_where_containerd_pulls_them() {
     assert_eq!(status.code(), Some(7), "{}", task.stderr());
     assert_eq!(task.stdout(), "exiting with 7\n");
 
-    let spin = push(
-        "nimbus-test/spin-oci:v1",
-        "application/vnd.fermyon.spin.application.v1+config",
-        br#"{"spin_lock_version":1,"components":[],"triggers":[]}"#.to_vec(),
-        &[(
-            "application/vnd.wasm.content.layer.v1+wasm",
-            b"\0asm\x01\0\0\0".to_vec(),
-        )],
-    );
-    let mut task = containerd.run(&spin, "spin-oci", &[], &["/"]);
-    let status = task.wait(timeout).expect("the Spin OCI image ends");
-    assert_eq!(status.code(), Some(1), "{}", task.stderr());
-    assert!(
-        task.stderr().contains("Spin's OCI artifact format"),
-        "{}",
-        task.stderr()
-    );
+    // Spin's OCI artifact format, pushed as `nimbus registry push` does
+    // (nimbus_oci), served from its layers.
+    let app = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(
+        guest("http-probe", Target::P2),
+        app.path().join("probe.wasm"),
+    )
+    .expect("copy the probe");
+    std::fs::write(app.path().join("hello.txt"), "hello from a layer\n").expect("write a file");
+    std::fs::write(
+        app.path().join("spin.toml"),
+        r#"spin_manifest_version = 2
+[application]
+name = "layers"
+[[trigger.http]]
+route = "/..."
+component = "probe"
+[component.probe]
+source = "probe.wasm"
+files = ["hello.txt"]
+environment = { NAME = "from-layers" }
+"#,
+    )
+    .expect("write the manifest");
+    let manifest =
+        nimbus_manifest::Manifest::from_file(app.path().join("spin.toml")).expect("a manifest");
+    let packed = nimbus_oci::pack(&manifest).expect("pack the app");
+    let spin = format!("{}/nimbus-test/spin-oci:v1", registry.host());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(
+            nimbus_oci::Registry::new(nimbus_oci::RegistryOptions::default()).push(
+                &spin,
+                &packed,
+                Default::default(),
+            ),
+        )
+        .expect("push the app");
+    containerd.pull(&spin);
+    let port = free_port();
+    let listen = format!("SPIN_HTTP_LISTEN_ADDR=127.0.0.1:{port}");
+    let mut task = containerd.run(&spin, "spin-oci", &["--env", &listen], &["/"]);
+    let response = http_get_when_up(port, "/?do=file&path=/hello.txt", timeout)
+        .unwrap_or_else(|| panic!("the Spin OCI app did not answer\n{}", task.stderr()));
+    assert_eq!(body(&response), "hello from a layer\n");
+    containerd.kill("spin-oci", "SIGTERM");
+    let status = task.wait(timeout).expect("the Spin OCI app stops");
+    assert!(status.success(), "{}", task.stderr());
 }
