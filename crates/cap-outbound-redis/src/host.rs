@@ -1,8 +1,7 @@
 //! The host side of `fermyon:spin/redis@2.0.0` and `spin:redis/redis@3.0.0`:
 //! one implementation, the same pool and grants.
 
-use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, RedisError, Value};
+use redis::{RedisError, Value};
 use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::concurrent::spin::redis::redis as v3;
@@ -172,8 +171,7 @@ async fn execute(
         let mut own = redis.dedicated().await?;
         cmd.query_async(&mut own).await.map_err(error)?
     } else {
-        let mut shared = redis.shared;
-        cmd.query_async(&mut shared).await.map_err(error)?
+        redis.query(&cmd).await.map_err(error)?
     };
     let mut results = Vec::new();
     flatten(value, &mut results)?;
@@ -210,43 +208,49 @@ fn flatten(value: Value, out: &mut Vec<RedisResult>) -> Result<(), Error> {
 }
 
 /// The commands both versions share, on a connection taken out of the
-/// store.
-struct Commands(ConnectionManager);
+/// store (through [`RedisLink::query`]: one path, one retry rule).
+struct Commands(RedisLink);
 
 impl Commands {
-    async fn publish(mut self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
-        self.0
-            .publish::<_, _, ()>(channel, payload)
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, Error> {
+        self.0.query(&cmd).await.map_err(error)
+    }
+
+    async fn publish(self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.run(redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned())
             .await
-            .map_err(error)
     }
 
-    async fn get(mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        self.0.get(key).await.map_err(error)
+    async fn get(self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        self.run(redis::cmd("GET").arg(key).to_owned()).await
     }
 
-    async fn set(mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.0.set::<_, _, ()>(key, value).await.map_err(error)
+    async fn set(self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        self.run(redis::cmd("SET").arg(key).arg(value).to_owned())
+            .await
     }
 
-    async fn incr(mut self, key: String) -> Result<i64, Error> {
-        self.0.incr(key, 1).await.map_err(error)
+    async fn incr(self, key: String) -> Result<i64, Error> {
+        self.run(redis::cmd("INCRBY").arg(key).arg(1).to_owned())
+            .await
     }
 
-    async fn del(mut self, keys: Vec<String>) -> Result<u32, Error> {
-        self.0.del(keys).await.map_err(error)
+    async fn del(self, keys: Vec<String>) -> Result<u32, Error> {
+        self.run(redis::cmd("DEL").arg(keys).to_owned()).await
     }
 
-    async fn sadd(mut self, key: String, values: Vec<String>) -> Result<u32, Error> {
-        self.0.sadd(key, values).await.map_err(error)
+    async fn sadd(self, key: String, values: Vec<String>) -> Result<u32, Error> {
+        self.run(redis::cmd("SADD").arg(key).arg(values).to_owned())
+            .await
     }
 
-    async fn smembers(mut self, key: String) -> Result<Vec<String>, Error> {
-        self.0.smembers(key).await.map_err(error)
+    async fn smembers(self, key: String) -> Result<Vec<String>, Error> {
+        self.run(redis::cmd("SMEMBERS").arg(key).to_owned()).await
     }
 
-    async fn srem(mut self, key: String, values: Vec<String>) -> Result<u32, Error> {
-        self.0.srem(key, values).await.map_err(error)
+    async fn srem(self, key: String, values: Vec<String>) -> Result<u32, Error> {
+        self.run(redis::cmd("SREM").arg(key).arg(values).to_owned())
+            .await
     }
 }
 
@@ -272,7 +276,7 @@ impl v2::HostConnection for RedisView<'_> {
         channel: String,
         payload: Vec<u8>,
     ) -> Outcome<()> {
-        Ok(Commands(self.redis(&connection)?.shared)
+        Ok(Commands(self.redis(&connection)?)
             .publish(channel, payload)
             .await)
     }
@@ -282,7 +286,7 @@ impl v2::HostConnection for RedisView<'_> {
         connection: Resource<Connection>,
         key: String,
     ) -> Outcome<Option<Vec<u8>>> {
-        Ok(Commands(self.redis(&connection)?.shared).get(key).await)
+        Ok(Commands(self.redis(&connection)?).get(key).await)
     }
 
     async fn set(
@@ -291,17 +295,15 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Outcome<()> {
-        Ok(Commands(self.redis(&connection)?.shared)
-            .set(key, value)
-            .await)
+        Ok(Commands(self.redis(&connection)?).set(key, value).await)
     }
 
     async fn incr(&mut self, connection: Resource<Connection>, key: String) -> Outcome<i64> {
-        Ok(Commands(self.redis(&connection)?.shared).incr(key).await)
+        Ok(Commands(self.redis(&connection)?).incr(key).await)
     }
 
     async fn del(&mut self, connection: Resource<Connection>, keys: Vec<String>) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?.shared).del(keys).await)
+        Ok(Commands(self.redis(&connection)?).del(keys).await)
     }
 
     async fn sadd(
@@ -310,9 +312,7 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         values: Vec<String>,
     ) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?.shared)
-            .sadd(key, values)
-            .await)
+        Ok(Commands(self.redis(&connection)?).sadd(key, values).await)
     }
 
     async fn smembers(
@@ -320,9 +320,7 @@ impl v2::HostConnection for RedisView<'_> {
         connection: Resource<Connection>,
         key: String,
     ) -> Outcome<Vec<String>> {
-        Ok(Commands(self.redis(&connection)?.shared)
-            .smembers(key)
-            .await)
+        Ok(Commands(self.redis(&connection)?).smembers(key).await)
     }
 
     async fn srem(
@@ -331,9 +329,7 @@ impl v2::HostConnection for RedisView<'_> {
         key: String,
         values: Vec<String>,
     ) -> Outcome<u32> {
-        Ok(Commands(self.redis(&connection)?.shared)
-            .srem(key, values)
-            .await)
+        Ok(Commands(self.redis(&connection)?).srem(key, values).await)
     }
 
     async fn execute(
@@ -394,7 +390,7 @@ fn commands<T>(
     accessor: &V3Accessor<T>,
     connection: &Resource<Connection>,
 ) -> wasmtime::Result<Commands> {
-    accessor.with(|mut access| Ok(Commands(access.get().redis(connection)?.shared)))
+    accessor.with(|mut access| Ok(Commands(access.get().redis(connection)?)))
 }
 
 impl v3::Host for RedisView<'_> {}

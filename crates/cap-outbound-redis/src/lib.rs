@@ -30,7 +30,10 @@
 //! end of the request; an instance holds at most
 //! [`MAX_CONNECTIONS_PER_INSTANCE`] at once (`too-many-connections` past it).
 //! While the server is down, calls fail quickly with `other(…)`; once it is
-//! back, the same connection works again.
+//! back, the same connection works again. A connection that broke while
+//! idle (the server restarted) costs no failed call: a command that could
+//! not be written is sent again on the new connection, once; one that may
+//! have reached the server is never repeated (`RedisLink::query`).
 //!
 //! Commands sent through `execute` share the app's connection with its other
 //! requests: commands that change the connection's state (`MULTI`, `SELECT`,

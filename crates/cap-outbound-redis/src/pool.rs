@@ -31,6 +31,24 @@ pub struct RedisLink {
 }
 
 impl RedisLink {
+    /// Runs `cmd` on the shared connection.
+    ///
+    /// A connection that broke while idle (the server restarted, a proxy
+    /// closed it) fails the next command before it is written: that command
+    /// was never sent, so it is sent once more, on the connection the
+    /// manager makes anew. A command that may have reached the server is
+    /// never repeated.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        let mut shared = self.shared.clone();
+        match cmd.query_async(&mut shared).await {
+            Err(err) if never_sent(&err) => {
+                tracing::debug!("redis: the connection had closed ({err}); sending again");
+                cmd.query_async(&mut shared).await
+            }
+            other => other,
+        }
+    }
+
     /// A connection of its own, made within [`CONNECT_TIMEOUT`] and closed
     /// when dropped.
     pub async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, Error> {
@@ -49,6 +67,15 @@ impl RedisLink {
             ))),
         }
     }
+}
+
+/// Whether `err` says the command could not be written at all (the
+/// connection's writer was gone): `BrokenPipe` before anything was sent.
+fn never_sent(err: &redis::RedisError) -> bool {
+    use std::error::Error as _;
+    err.source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 #[derive(PartialEq, Eq, Hash, Clone)]

@@ -142,3 +142,37 @@ async fn a_server_that_is_down_fails_fast_and_the_connection_recovers() {
         }
     }
 }
+
+/// A server that restarts while the app's connection is idle: the app's next
+/// command works (it was never sent on the dead connection, so it is sent
+/// again on a new one) instead of failing once with a broken pipe.
+#[tokio::test]
+async fn the_first_command_after_an_idle_restart_succeeds() {
+    let mut server = RedisServer::start();
+    let port = server.port();
+    let grant = hosts(
+        &[&format!("redis://127.0.0.1:{port}")],
+        OutboundPolicy::default(),
+    );
+    let url = format!("redis://127.0.0.1:{port}");
+    let pool = RedisPool::new();
+    let link = pool.connect(&grant, &url).await.unwrap();
+    let () = link
+        .query(redis::cmd("SET").arg("k").arg("before"))
+        .await
+        .unwrap();
+
+    server.restart();
+    // Let the client notice the closed socket, as an idle app would.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let link = pool.connect(&grant, &url).await.unwrap();
+    let value: Option<String> = link.query(redis::cmd("GET").arg("k")).await.unwrap();
+    // No persistence: the restarted server is empty, and answered.
+    assert_eq!(value, None);
+    let () = link
+        .query(redis::cmd("SET").arg("k").arg("after"))
+        .await
+        .unwrap();
+    let value: Option<String> = link.query(redis::cmd("GET").arg("k")).await.unwrap();
+    assert_eq!(value.as_deref(), Some("after"));
+}
