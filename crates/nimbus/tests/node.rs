@@ -1247,3 +1247,33 @@ fn per_app_variables_runtime_config_and_migrations() {
     check(&node, "from-rc");
     assert!(!node.logs().contains(SECRET));
 }
+
+/// Kubernetes' probes: `/healthz` and `/readyz` on the admin port, with no
+/// token; every other admin path still wants one.
+#[test]
+fn health_and_readiness_need_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeServer::start(&dir.path().join("data"), &[]);
+    let health = http(node.admin, "GET", "admin", "/healthz", &[], b"");
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(health.text().contains("\"ok\""), "{}", health.text());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let ready = http(node.admin, "GET", "admin", "/readyz", &[], b"");
+        if ready.status == 200 || Instant::now() > deadline {
+            break ready;
+        }
+        assert_eq!(ready.status, 503, "{}", ready.text());
+        assert!(ready.text().contains("starting"), "{}", ready.text());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert!(ready.text().contains("\"ready\""), "{}", ready.text());
+
+    // The probes give nothing away, and the rest still needs the token.
+    let apps = http(node.admin, "GET", "admin", "/v1/apps", &[], b"");
+    assert_eq!(apps.status, 401);
+    let posted = http(node.admin, "POST", "admin", "/readyz", &[], b"");
+    assert_eq!(posted.status, 401);
+}

@@ -175,6 +175,16 @@ fn query_values(req: &Request<Incoming>, key: &str) -> Vec<String> {
 }
 
 async fn admin(node: &Node, token: &[u8; 32], req: Request<Incoming>) -> Response<ResponseBody> {
+    // Probes (Kubernetes' liveness and readiness) carry no token.
+    if req.method() == Method::GET {
+        match req.uri().path() {
+            "/healthz" => {
+                return json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+            }
+            "/readyz" => return readiness(node),
+            _ => {}
+        }
+    }
     if !authorized(&req, token) {
         tracing::warn!(
             target: "nimbus::admin",
@@ -195,6 +205,21 @@ async fn admin(node: &Node, token: &[u8; 32], req: Request<Incoming>) -> Respons
         "admin request"
     );
     response
+}
+
+/// `/readyz`: 200 once every app the node must run has started, 503 while
+/// starting or draining.
+fn readiness(node: &Node) -> Response<ResponseBody> {
+    use crate::node::Readiness;
+    let (status, word) = match node.readiness() {
+        Readiness::Ready => (StatusCode::OK, "ready"),
+        Readiness::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        Readiness::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+    };
+    json_response(
+        status,
+        &serde_json::json!({ "status": word, "apps": node.app_count() }),
+    )
 }
 
 /// The body of `POST /v1/apps/NAME/pull`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use nimbus_platform::node::Readiness;
 use nimbus_platform::{server, signing, Node, NodeConfig, NodeOptions};
 
 use crate::commands::run::CacheArgs;
@@ -202,12 +203,17 @@ fn node(args: NodeArgs) -> anyhow::Result<()> {
         // Apps with Redis, cron or NATS triggers run them from the start.
         {
             let node = node.clone();
-            tokio::spawn(async move { node.start_event_apps().await });
+            tokio::spawn(async move {
+                node.start_event_apps().await;
+                node.set_readiness(Readiness::Ready);
+            });
         }
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let node_for_signal = node.clone();
         tokio::spawn(async move {
             nimbus_platform::serve::shutdown_signal().await;
+            node_for_signal.set_readiness(Readiness::Draining);
             let _ = stop_tx.send(true);
         });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

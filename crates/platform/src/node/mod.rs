@@ -71,6 +71,18 @@ pub struct Node {
     admin_lock: tokio::sync::Mutex<()>,
     started: Instant,
     public_addr: OnceLock<SocketAddr>,
+    readiness: std::sync::atomic::AtomicU8,
+}
+
+/// Whether a node takes traffic, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Listening, but apps with event triggers are still starting.
+    Starting,
+    /// Serving every deployed app.
+    Ready,
+    /// Shutting down: finishing what is in flight, taking nothing new.
+    Draining,
 }
 
 impl Node {
@@ -112,6 +124,7 @@ impl Node {
             admin_lock: tokio::sync::Mutex::new(()),
             started: Instant::now(),
             public_addr: OnceLock::new(),
+            readiness: std::sync::atomic::AtomicU8::new(0),
         });
         {
             let mut routes = node.routes.write().unwrap_or_else(|e| e.into_inner());
@@ -159,6 +172,31 @@ impl Node {
     }
 
     /// Records where the public listener is bound (for app URLs).
+    /// Whether the node takes traffic (`/readyz`).
+    pub fn readiness(&self) -> Readiness {
+        match self.readiness.load(std::sync::atomic::Ordering::Acquire) {
+            0 => Readiness::Starting,
+            1 => Readiness::Ready,
+            _ => Readiness::Draining,
+        }
+    }
+
+    /// Records that the node has started every app it must run (it is then
+    /// ready), or that it is shutting down (draining, for good).
+    pub fn set_readiness(&self, readiness: Readiness) {
+        let value = match readiness {
+            Readiness::Starting => 0,
+            Readiness::Ready => 1,
+            Readiness::Draining => 2,
+        };
+        // Draining is final: a late "ready" does not undo it.
+        let _ = self.readiness.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |current| (current != 2).then_some(value),
+        );
+    }
+
     pub fn set_public_addr(&self, addr: SocketAddr) {
         let _ = self.public_addr.set(addr);
     }
