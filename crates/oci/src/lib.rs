@@ -25,7 +25,8 @@ pub mod unpack;
 
 pub use pack::{pack, PackedApp};
 pub use registry::{
-    parse_reference, unpack_layers, LayerContent, PulledApp, Pushed, Registry, RegistryOptions,
+    parse_reference, repository_name, unpack_layers, LayerContent, PulledApp, Pushed, Registry,
+    RegistryOptions,
 };
 pub use unpack::{AppFiles, UnpackError, MANIFEST_NAME};
 

@@ -502,6 +502,18 @@ pub fn parse_reference(text: &str) -> anyhow::Result<Reference> {
     })
 }
 
+/// The last path segment of a reference's repository (`hello` for
+/// `127.0.0.1:5000/team/hello:v1`): the default name of a pulled app.
+pub fn repository_name(reference: &str) -> anyhow::Result<String> {
+    let parsed = parse_reference(reference)?;
+    Ok(parsed
+        .repository()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// Loopback registries are spoken to over plain HTTP.
 fn is_local(registry: &str) -> bool {
     let host = match registry.rsplit_once(':') {

@@ -191,13 +191,18 @@ pub fn default_name(bundle: &Bundle) -> anyhow::Result<String> {
         .context("the bundle has no manifest")?;
     let text = String::from_utf8_lossy(text);
     let manifest = Manifest::from_str(&text, &bundle.index.manifest, ".")?;
-    let name: String = manifest
-        .name()
+    Ok(host_label(manifest.name()))
+}
+
+/// `name` made into a host-name label: lowercase, anything but letters and
+/// digits turned into `-`, none at either end.
+fn host_label(name: &str) -> String {
+    let label: String = name
         .to_ascii_lowercase()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    Ok(name.trim_matches('-').to_owned())
+    label.trim_matches('-').to_owned()
 }
 
 fn deploy(args: DeployArgs) -> anyhow::Result<()> {
@@ -233,16 +238,7 @@ fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 fn deploy_from(args: &DeployArgs, reference: &str) -> anyhow::Result<()> {
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => {
-            let parsed = nimbus_oci::parse_reference(reference)?;
-            let last = parsed.repository().rsplit('/').next().unwrap_or_default();
-            last.to_ascii_lowercase()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect::<String>()
-                .trim_matches('-')
-                .to_owned()
-        }
+        None => host_label(&nimbus_oci::repository_name(reference)?),
     };
     let client = args.node.client()?;
     let mut path = format!("/v1/apps/{name}/pull");

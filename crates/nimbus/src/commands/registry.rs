@@ -266,16 +266,7 @@ pub fn pull_app(
 fn pull(args: PullArgs) -> anyhow::Result<()> {
     let output = match &args.output {
         Some(dir) => dir.clone(),
-        None => {
-            let parsed = nimbus_oci::parse_reference(&args.reference)?;
-            let name = parsed
-                .repository()
-                .rsplit('/')
-                .next()
-                .unwrap_or("app")
-                .to_owned();
-            PathBuf::from(name)
-        }
+        None => PathBuf::from(nimbus_oci::repository_name(&args.reference)?),
     };
     if output.exists() && !is_empty_dir(&output)? {
         anyhow::bail!(
