@@ -12,9 +12,7 @@
 //! - anything else: appends it (RPUSH) to the list `seen:<name>` in the
 //!   Redis at `address`, where `name` and `address` are Spin variables of
 //!   the component, so the test sees from outside which component handled
-//!   which message. The write is tried up to 3 times: right after the
-//!   server restarted, the host's pooled outbound connection fails once
-//!   (broken pipe) before it reconnects.
+//!   which message.
 
 use spin_sdk::redis::{Connection, RedisParameter};
 use spin_sdk::redis_subscriber;
@@ -46,18 +44,14 @@ async fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
                 RedisParameter::Binary(format!("seen:{name}").into_bytes()),
                 RedisParameter::Binary(text.into_bytes()),
             ];
-            let mut last = String::new();
-            for _ in 0..3 {
-                let written = match Connection::open(address.clone()).await {
-                    Ok(connection) => connection.execute("RPUSH".to_owned(), args.clone()).await,
-                    Err(err) => Err(err),
-                };
-                match written {
-                    Ok(_) => return Ok(()),
-                    Err(err) => last = format!("{err:?}"),
-                }
-            }
-            anyhow::bail!("RPUSH failed: {last}")
+            let connection = Connection::open(address)
+                .await
+                .map_err(|err| anyhow::anyhow!("open failed: {err:?}"))?;
+            connection
+                .execute("RPUSH".to_owned(), args)
+                .await
+                .map_err(|err| anyhow::anyhow!("RPUSH failed: {err:?}"))?;
+            Ok(())
         }
     }
 }

@@ -11,9 +11,7 @@
 //! - anything else: appends it (RPUSH) to the list `seen:<name>` in the
 //!   Redis at `address`, where `name` and `address` are Spin variables of
 //!   the component, so the test sees from outside which component handled
-//!   which message. The write is tried up to 3 times: right after the
-//!   server restarted, the host's pooled outbound connection fails once
-//!   (broken pipe) before it reconnects.
+//!   which message.
 
 use spin_sdk::redis::{Connection, RedisParameter};
 use spin_sdk::redis_component;
@@ -45,16 +43,12 @@ fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
                 RedisParameter::Binary(format!("seen:{name}").into_bytes()),
                 RedisParameter::Binary(text.into_bytes()),
             ];
-            let mut last = String::new();
-            for _ in 0..3 {
-                let written = Connection::open(&address)
-                    .and_then(|connection| connection.execute("RPUSH", &args));
-                match written {
-                    Ok(_) => return Ok(()),
-                    Err(err) => last = format!("{err:?}"),
-                }
-            }
-            anyhow::bail!("RPUSH failed: {last}")
+            let connection = Connection::open(&address)
+                .map_err(|err| anyhow::anyhow!("open failed: {err:?}"))?;
+            connection
+                .execute("RPUSH", &args)
+                .map_err(|err| anyhow::anyhow!("RPUSH failed: {err:?}"))?;
+            Ok(())
         }
     }
 }
